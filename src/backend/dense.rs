@@ -1,0 +1,101 @@
+//! A dense array of watched entries with O(1) add and remove by slot, shared by the poll and
+//! select backends (smol-rs/polling's layout: a packed array handed straight to the kernel,
+//! plus slot → position, fixed after each `swap_remove`).
+
+use super::Token;
+
+const ABSENT: u32 = 0;
+
+#[derive(Debug)]
+pub(crate) struct Dense<T, const N: usize> {
+    /// The watched entries, packed; what poll(2) gets.
+    pub(crate) items: heapless::Vec<T, N>,
+    /// Parallel to `items`.
+    pub(crate) tokens: heapless::Vec<Token, N>,
+    /// Slot → position + 1 in `items`; `ABSENT` when the slot is not armed.
+    pos: [u32; N],
+}
+
+impl<T, const N: usize> Dense<T, N> {
+    pub(crate) const EMPTY: Self = Dense {
+        items: heapless::Vec::new(),
+        tokens: heapless::Vec::new(),
+        pos: [ABSENT; N],
+    };
+
+    pub(crate) fn position(&self, slot: u32) -> Option<usize> {
+        match self.pos.get(slot as usize) {
+            Some(&p) if p != ABSENT => Some((p - 1) as usize),
+            _ => None,
+        }
+    }
+
+    /// Adds or replaces the entry for `token`'s slot.
+    pub(crate) fn set(&mut self, token: Token, item: T) {
+        if let Some(p) = self.position(token.slot()) {
+            self.items[p] = item;
+            self.tokens[p] = token;
+            return;
+        }
+        let slot = token.slot() as usize;
+        if slot >= N {
+            return;
+        }
+        // Cannot fail: at most one entry per slot, and there are N slots.
+        if self.items.push(item).is_ok() && self.tokens.push(token).is_ok() {
+            self.pos[slot] = self.items.len() as u32;
+        }
+    }
+
+    /// Removes the entry at position `p`; the last entry moves into its place.
+    pub(crate) fn remove_at(&mut self, p: usize) {
+        if p >= self.items.len() {
+            return;
+        }
+        let slot = self.tokens[p].slot() as usize;
+        self.items.swap_remove(p);
+        self.tokens.swap_remove(p);
+        self.pos[slot] = ABSENT;
+        if let Some(moved) = self.tokens.get(p) {
+            self.pos[moved.slot() as usize] = p as u32 + 1;
+        }
+    }
+
+    /// Removes `slot`'s entry if it has one.
+    pub(crate) fn remove(&mut self, slot: u32) {
+        if let Some(p) = self.position(slot) {
+            self.remove_at(p);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        while !self.items.is_empty() {
+            self.remove_at(self.items.len() - 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_remove_fixes_moved_position() {
+        let mut d = Dense::<u8, 4>::EMPTY;
+        for s in 0..4 {
+            d.set(Token::new(s, 0), s as u8);
+        }
+        d.remove(1);
+        assert_eq!(d.items.len(), 3);
+        let p3 = d.position(3).unwrap();
+        assert_eq!(d.items[p3], 3);
+        assert_eq!(d.position(1), None);
+        d.set(Token::new(1, 1), 11);
+        assert_eq!(d.items[d.position(1).unwrap()], 11);
+        d.set(Token::new(3, 0), 33);
+        assert_eq!(d.items.len(), 4);
+        assert_eq!(d.items[d.position(3).unwrap()], 33);
+        d.clear();
+        assert!(d.items.is_empty() && (0..4).all(|s| d.position(s).is_none()));
+    }
+}

@@ -1,0 +1,199 @@
+//! The backends behind one small trait: [`Epoll`], [`Poll`] and [`Select`].
+//!
+//! A backend is a marker type that names its per-selector state, [`Backend::Poller`], sized by
+//! the selector's capacity `N`. Backends are thin: they translate [`Interest`] and [`Mode`] to
+//! their flags, make the syscalls and report raw readiness. Validation, the fd table,
+//! rollback, masking to the registered interest, EINTR and stale-event filtering live once, in
+//! [`Selector`](crate::Selector).
+//!
+//! # The contract of a [`Poller`]
+//!
+//! - The core calls [`add`](Poller::add), [`modify`](Poller::modify) and
+//!   [`delete`](Poller::delete) only with `fd >= 0`, an interest that is non-empty and within
+//!   [`Interest::all`], a mode for which [`supports`](Poller::supports) is true, and a
+//!   [`Token`] whose slot is `< N`. `add` is called only for a slot that is not added, `modify`
+//!   and `delete` only for one that is.
+//! - A failing call changes nothing in the poller.
+//! - `add` may refuse an fd the mechanism cannot watch ([`Error::FdOutOfRange`]).
+//! - [`wait`](Poller::wait) blocks for at most `timeout_ms` milliseconds (`None`: without
+//!   limit), fills the poller's own fixed buffer and returns how many events it holds; an
+//!   interrupted wait returns `Err(Error::Os(Errno::INTR))`, which the core turns into no events.
+//!   [`event`](Poller::event) then reads entry `i < n` of that buffer; the buffer stays valid
+//!   until the next `wait`, whatever `add`/`modify`/`delete` happen in between.
+//! - Raw readiness uses [`Ready`]'s bits: READ/WRITE/PRIORITY as the kernel said, HUP for a
+//!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF).
+//! - An [`Oneshot`](Mode::Oneshot) registration is reported at most once, until `modify` re-arms
+//!   it; a backend without native support disarms it itself after reporting it.
+//! - [`close`](Poller::close) releases the kernel object; the poller can be opened again.
+//!
+//! # Fds are borrowed by number
+//!
+//! The selector never owns the fds it watches (as in Python and mio): the caller keeps them and
+//! should unregister before closing. A registered fd that is closed anyway is handled without
+//! harm: epoll drops it from its interest list (once every duplicate of it is closed), poll
+//! reports it as `POLLNVAL` and select fails with `EBADF`, both reported as [`Ready::ERROR`]; and
+//! `unregister` of it succeeds. The one `unsafe` operation this needs, making a
+//! [`BorrowedFd`] from a number for the duration of one syscall, lives in [`borrow_fd`].
+
+use crate::{Error, Interest, Mode, Ready, Result};
+use rustix::fd::{BorrowedFd, RawFd};
+
+mod dense;
+pub mod epoll;
+pub mod poll;
+pub mod select;
+
+pub use epoll::Epoll;
+pub use poll::Poll;
+pub use select::Select;
+
+/// A backend: a marker type naming its per-selector state.
+///
+/// # Examples
+///
+/// ```
+/// use picosel::backend::{Backend, Epoll, Poll, Select};
+/// assert_eq!(Epoll::NAME, "epoll");
+/// assert_eq!(Poll::NAME, "poll");
+/// assert_eq!(Select::NAME, "select");
+/// ```
+pub trait Backend {
+    /// The mechanism's name, as in Python's selector class names.
+    const NAME: &'static str;
+    /// The state of one selector of capacity `N`.
+    type Poller<const N: usize>: Poller;
+}
+
+/// The per-selector state of a backend; see the [module docs](self) for the contract.
+pub trait Poller {
+    /// A closed poller: no syscall made yet, so a selector can be built in a `const` or `static`.
+    const CLOSED: Self;
+
+    /// Whether the backend can do `mode`.
+    fn supports(mode: Mode) -> bool;
+
+    /// Creates the kernel object if it is not open yet. Idempotent.
+    ///
+    /// # Errors
+    /// The kernel's refusal (for example `EMFILE`).
+    fn open(&mut self) -> Result<()>;
+
+    /// Starts watching `fd`; events for it carry `token`.
+    ///
+    /// # Errors
+    /// The kernel's refusal, or [`Error::FdOutOfRange`].
+    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()>;
+
+    /// Changes what `fd` is watched for (and re-arms a oneshot registration).
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()>;
+
+    /// Stops watching `fd`.
+    ///
+    /// # Errors
+    /// The kernel's refusal; the core ignores `EBADF` and `ENOENT` (the fd was closed).
+    fn delete(&mut self, fd: RawFd, token: Token) -> Result<()>;
+
+    /// Waits for readiness; returns the number of events now in the buffer.
+    ///
+    /// # Errors
+    /// The kernel's refusal; `Errno::INTR` when a signal interrupted the wait.
+    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize>;
+
+    /// Entry `i` of the last wait's buffer: the token and the raw readiness.
+    fn event(&self, i: usize) -> (Token, Ready);
+
+    /// Releases the kernel object.
+    fn close(&mut self);
+}
+
+/// What a backend stores with each watched fd and hands back with each event: the
+/// registration's slot in the selector's table and that slot's generation.
+///
+/// # Examples
+///
+/// ```
+/// use picosel::backend::Token;
+/// let t = Token::new(3, 7);
+/// assert_eq!((t.slot(), t.generation()), (3, 7));
+/// assert_eq!(Token::from_u64(t.to_u64()), t);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token(u64);
+
+impl Token {
+    /// Packs a slot and a generation.
+    ///
+    /// ```
+    /// assert_eq!(picosel::backend::Token::new(1, 2).slot(), 1);
+    /// ```
+    pub const fn new(slot: u32, generation: u32) -> Self {
+        Token(slot as u64 | (generation as u64) << 32)
+    }
+
+    /// The slot in the selector's table.
+    ///
+    /// ```
+    /// assert_eq!(picosel::backend::Token::new(5, 0).slot(), 5);
+    /// ```
+    pub const fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The generation of the slot when the registration was made.
+    ///
+    /// ```
+    /// assert_eq!(picosel::backend::Token::new(5, 9).generation(), 9);
+    /// ```
+    pub const fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The packed value, as stored in `epoll_event.data`.
+    ///
+    /// ```
+    /// assert_eq!(picosel::backend::Token::new(1, 1).to_u64(), (1 << 32) | 1);
+    /// ```
+    pub const fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Unpacks a value made by [`to_u64`](Self::to_u64).
+    ///
+    /// ```
+    /// use picosel::backend::Token;
+    /// assert_eq!(Token::from_u64(42), Token::new(42, 0));
+    /// ```
+    pub const fn from_u64(v: u64) -> Self {
+        Token(v)
+    }
+}
+
+/// Borrows an fd by number for the duration of one syscall.
+#[allow(unsafe_code)]
+pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    debug_assert!(fd >= 0);
+    // SAFETY: `fd >= 0` (the core refuses negative fds before any backend call), so it is not
+    // `BorrowedFd`'s -1 niche. The borrow only reaches epoll_ctl/poll/fcntl, which use the
+    // number as an index into the fd table: if the caller already closed it the kernel answers
+    // EBADF or POLLNVAL and no memory is touched through it.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Converts a rustix result, keeping the errno.
+pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
+    r.map_err(Error::Os)
+}
+
+/// Whole milliseconds as the kernel's timespec; `None` blocks without limit.
+pub(crate) fn timespec(timeout_ms: Option<i32>) -> Option<rustix::event::Timespec> {
+    timeout_ms.map(|ms| {
+        let ms = ms.max(0) as i64;
+        rustix::event::Timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
+        }
+    })
+}

@@ -1,0 +1,69 @@
+//! The one error type of picosel.
+//!
+//! Every failing call leaves the selector (and the event loop) exactly as it was before the
+//! call: nothing registered, nothing removed, no timer armed. OS errors keep rustix's
+//! [`Errno`] rather than re-listing errnos.
+
+use core::fmt;
+
+pub use rustix::io::Errno;
+
+/// What went wrong.
+///
+/// # Examples
+///
+/// ```
+/// use picosel::{DefaultSelector, Error, Interest};
+///
+/// let mut sel = DefaultSelector::<(), 4>::new();
+/// // A negative fd can never be registered.
+/// assert_eq!(sel.register(-1, Interest::READ, ()), Err(Error::InvalidFd));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The interest was empty or held bits outside [`Interest::all`](crate::Interest::all).
+    InvalidInterest,
+    /// The fd was negative.
+    InvalidFd,
+    /// The fd is already registered; the first registration is untouched.
+    AlreadyRegistered,
+    /// The fd (or timer, or signal) is not registered.
+    NotRegistered,
+    /// The fixed-capacity table is full; nothing was changed.
+    Full,
+    /// The fd is too large for the backend (select: `fd >= FD_SETSIZE`, 1024).
+    FdOutOfRange,
+    /// The backend cannot do what was asked (for example edge-triggered mode on poll).
+    Unsupported,
+    /// The kernel refused: the errno it returned.
+    Os(Errno),
+}
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Self {
+        Error::Os(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInterest => f.write_str("interest is empty or has unknown bits"),
+            Error::InvalidFd => f.write_str("file descriptor is negative"),
+            Error::AlreadyRegistered => f.write_str("file descriptor is already registered"),
+            Error::NotRegistered => f.write_str("not registered"),
+            Error::Full => f.write_str("table is full"),
+            Error::FdOutOfRange => {
+                f.write_str("file descriptor is out of range for this backend (FD_SETSIZE)")
+            }
+            Error::Unsupported => f.write_str("operation not supported by this backend"),
+            Error::Os(e) => write!(f, "os error: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// `Result` with picosel's [`Error`].
+pub type Result<T> = core::result::Result<T, Error>;

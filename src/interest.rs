@@ -1,0 +1,201 @@
+//! What a registration waits for ([`Interest`], [`Mode`]) and what a wait reports ([`Ready`]).
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// The readiness a registration asks for, as Python's `EVENT_READ` / `EVENT_WRITE`, plus
+    /// `PRIORITY` (urgent data: `EPOLLPRI` / `POLLPRI` / select's except set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::Interest;
+    ///
+    /// let i = Interest::READ | Interest::WRITE;
+    /// assert!(i.contains(Interest::READ));
+    /// assert!(Interest::from_bits(0x80).is_none()); // unknown bits are refused
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Interest: u8 {
+        /// Readable: data, a pending connection, end of file or an error to read.
+        const READ = 1;
+        /// Writable: room in the send buffer, or an error to see.
+        const WRITE = 2;
+        /// Urgent data: TCP out-of-band data, a sysfs GPIO `value` edge (`POLLPRI`).
+        const PRIORITY = 4;
+    }
+}
+
+bitflags! {
+    /// The readiness a wait reports for one registration.
+    ///
+    /// `READ`, `WRITE` and `PRIORITY` are only ever reported when registered. As in Python,
+    /// a hang-up or an error is folded into the registered `READ` and/or `WRITE`, so the
+    /// handler runs and sees the EOF or the error on its next read or write; unlike Python,
+    /// it is also shown as the distinct `HUP` / `ERROR` bit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::{Interest, Ready};
+    ///
+    /// let r = Ready::READ | Ready::HUP;
+    /// assert!(r.is_readable() && r.is_hup() && !r.is_writable());
+    /// assert_eq!(r.interest(), Interest::READ);
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Ready: u8 {
+        /// Readable (or hung up / in error, when READ was registered).
+        const READ = 1;
+        /// Writable (or in error, when WRITE was registered).
+        const WRITE = 2;
+        /// Urgent data is waiting.
+        const PRIORITY = 4;
+        /// The peer hung up (`EPOLLHUP` / `POLLHUP`).
+        const HUP = 8;
+        /// An error is pending on the fd, or the fd is no longer open (`EPOLLERR` /
+        /// `POLLERR` / `POLLNVAL`, select's `EBADF`).
+        const ERROR = 16;
+    }
+}
+
+impl Ready {
+    /// `READ` is set.
+    ///
+    /// ```
+    /// assert!(picosel::Ready::READ.is_readable());
+    /// ```
+    pub const fn is_readable(self) -> bool {
+        self.contains(Ready::READ)
+    }
+
+    /// `WRITE` is set.
+    ///
+    /// ```
+    /// assert!(picosel::Ready::WRITE.is_writable());
+    /// ```
+    pub const fn is_writable(self) -> bool {
+        self.contains(Ready::WRITE)
+    }
+
+    /// `PRIORITY` is set.
+    ///
+    /// ```
+    /// assert!(picosel::Ready::PRIORITY.is_priority());
+    /// ```
+    pub const fn is_priority(self) -> bool {
+        self.contains(Ready::PRIORITY)
+    }
+
+    /// `HUP` is set.
+    ///
+    /// ```
+    /// assert!(picosel::Ready::HUP.is_hup());
+    /// ```
+    pub const fn is_hup(self) -> bool {
+        self.contains(Ready::HUP)
+    }
+
+    /// `ERROR` is set.
+    ///
+    /// ```
+    /// assert!(picosel::Ready::ERROR.is_error());
+    /// ```
+    pub const fn is_error(self) -> bool {
+        self.contains(Ready::ERROR)
+    }
+
+    /// The `READ` / `WRITE` / `PRIORITY` part, as an [`Interest`].
+    ///
+    /// ```
+    /// use picosel::{Interest, Ready};
+    /// assert_eq!((Ready::WRITE | Ready::ERROR).interest(), Interest::WRITE);
+    /// ```
+    pub const fn interest(self) -> Interest {
+        Interest::from_bits_truncate(self.bits())
+    }
+
+    /// Builds the reported readiness from what the kernel said, masked to what was registered.
+    ///
+    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR; HUP folds into
+    /// a registered READ, ERROR into registered READ and WRITE (Python's rule), and both stay
+    /// visible as their own bits.
+    pub(crate) const fn masked(raw: Ready, interest: Interest) -> Ready {
+        let mut bits = raw.bits() & interest.bits();
+        if raw.contains(Ready::HUP) {
+            bits |= Ready::HUP.bits() | (interest.bits() & Ready::READ.bits());
+        }
+        if raw.contains(Ready::ERROR) {
+            bits |= Ready::ERROR.bits() | (interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits()));
+        }
+        Ready::from_bits_truncate(bits)
+    }
+}
+
+/// When a registration is reported.
+///
+/// | mode | epoll | poll | select |
+/// |---|---|---|---|
+/// | [`Level`](Mode::Level) | native | native | native |
+/// | [`Edge`](Mode::Edge) | `EPOLLET` | refused: [`Error::Unsupported`](crate::Error::Unsupported) | refused |
+/// | [`Oneshot`](Mode::Oneshot) | `EPOLLONESHOT` | emulated | emulated |
+///
+/// # Examples
+///
+/// ```
+/// use picosel::{DefaultSelector, Interest, Mode};
+/// # let (r, _w) = rustix::pipe::pipe().unwrap();
+/// let mut sel = DefaultSelector::<(), 4>::new();
+/// sel.register_mode(&r, Interest::READ, Mode::Oneshot, ()).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Reported on every wait while ready (the default, as in Python).
+    #[default]
+    Level,
+    /// Reported once per change of state (new data); epoll only.
+    Edge,
+    /// Reported once, then disabled until re-armed with `modify`.
+    Oneshot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_drops_unregistered_bits() {
+        let raw = Ready::READ | Ready::WRITE | Ready::PRIORITY;
+        assert_eq!(Ready::masked(raw, Interest::WRITE), Ready::WRITE);
+        assert_eq!(Ready::masked(raw, Interest::READ), Ready::READ);
+    }
+
+    #[test]
+    fn hup_folds_into_read_only() {
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::READ | Interest::WRITE),
+            Ready::READ | Ready::HUP
+        );
+        assert_eq!(Ready::masked(Ready::HUP, Interest::WRITE), Ready::HUP);
+    }
+
+    #[test]
+    fn error_folds_into_read_and_write() {
+        assert_eq!(
+            Ready::masked(Ready::ERROR, Interest::READ | Interest::WRITE | Interest::PRIORITY),
+            Ready::READ | Ready::WRITE | Ready::ERROR
+        );
+        assert_eq!(
+            Ready::masked(Ready::ERROR, Interest::PRIORITY),
+            Ready::ERROR
+        );
+    }
+
+    #[test]
+    fn interest_bits_match_ready_bits() {
+        // `Ready::interest` and `masked` rely on the shared low bits.
+        assert_eq!(Interest::READ.bits(), Ready::READ.bits());
+        assert_eq!(Interest::WRITE.bits(), Ready::WRITE.bits());
+        assert_eq!(Interest::PRIORITY.bits(), Ready::PRIORITY.bits());
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod backend;
+mod error;
+mod interest;
+mod key;
+mod registry;
+mod selector;
+
+pub use backend::{Epoll, Poll, Select};
+pub use error::{Errno, Error, Result};
+pub use interest::{Interest, Mode, Ready};
+pub use key::{SelectorKey, Source};
+pub use selector::{
+    DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
+};
+pub use rustix::fd::RawFd;

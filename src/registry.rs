@@ -1,0 +1,282 @@
+//! The fixed-capacity registration table: no syscalls, `const fn new`.
+//!
+//! Two arrays of `N` entries:
+//! - `slots`: the registrations, at stable slot numbers. A slot's number and generation form the
+//!   [`Token`] the backend hands back with each event, so dispatch finds its key in O(1) without
+//!   hashing, and a token whose generation no longer matches (the fd was unregistered, or closed
+//!   and registered again, during a batch) is recognised as stale.
+//! - `index`: an open-addressing hash table fd → slot (linear probing, backward-shift deletion,
+//!   no tombstones). The hash is `fd % N`: the kernel hands out the lowest free fd number
+//!   (POSIX `open`/`socket`), so registered fds are nearly contiguous and land in distinct
+//!   buckets. Lookup is O(1) expected, O(N) worst case.
+
+use crate::backend::Token;
+use crate::SelectorKey;
+use rustix::fd::RawFd;
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot<D> {
+    generation: u32,
+    next_free: u32,
+    key: Option<SelectorKey<D>>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Registry<D, const N: usize> {
+    slots: [Slot<D>; N],
+    /// Bucket → slot + 1; 0 is an empty bucket.
+    index: [u32; N],
+    len: usize,
+    /// Slots below this have been used at least once.
+    high: u32,
+    free_head: u32,
+}
+
+impl<D: Copy, const N: usize> Registry<D, N> {
+    pub(crate) const fn new() -> Self {
+        const { assert!(N > 0 && N < u32::MAX as usize, "capacity must be in 1..u32::MAX") };
+        Registry {
+            slots: [const {
+                Slot {
+                    generation: 0,
+                    next_free: NONE,
+                    key: None,
+                }
+            }; N],
+            index: [0; N],
+            len: 0,
+            high: 0,
+            free_head: NONE,
+        }
+    }
+
+    pub(crate) const fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(fd: RawFd) -> usize {
+        (fd as u32 as usize) % N
+    }
+
+    /// The bucket that holds `fd`, if registered.
+    fn bucket_of(&self, fd: RawFd) -> Option<usize> {
+        let mut b = Self::home(fd);
+        for _ in 0..N {
+            let s = self.index[b];
+            if s == 0 {
+                return None;
+            }
+            if let Some(k) = &self.slots[(s - 1) as usize].key {
+                if k.fd == fd {
+                    return Some(b);
+                }
+            }
+            b = if b + 1 == N { 0 } else { b + 1 };
+        }
+        None
+    }
+
+    /// The slot of a registered fd. O(1) expected.
+    pub(crate) fn lookup(&self, fd: RawFd) -> Option<u32> {
+        self.bucket_of(fd).map(|b| self.index[b] - 1)
+    }
+
+    pub(crate) fn get(&self, slot: u32) -> Option<&SelectorKey<D>> {
+        self.slots.get(slot as usize)?.key.as_ref()
+    }
+
+    pub(crate) fn token(&self, slot: u32) -> Token {
+        Token::new(slot, self.slots[slot as usize].generation)
+    }
+
+    /// The key behind `token`, if it is still the same registration. O(1).
+    pub(crate) fn live(&self, token: Token) -> Option<&SelectorKey<D>> {
+        let slot = self.slots.get(token.slot() as usize)?;
+        if slot.generation == token.generation() {
+            slot.key.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The token the next [`insert`](Self::insert) will use, or `None` when full.
+    pub(crate) fn vacant(&self) -> Option<Token> {
+        if self.len == N {
+            None
+        } else if self.free_head != NONE {
+            Some(self.token(self.free_head))
+        } else {
+            Some(self.token(self.high))
+        }
+    }
+
+    /// Inserts a key for an fd that is not registered, at the slot [`vacant`](Self::vacant)
+    /// named. Returns `None` (and changes nothing) when full.
+    pub(crate) fn insert(&mut self, key: SelectorKey<D>) -> Option<Token> {
+        let token = self.vacant()?;
+        let slot = token.slot();
+        if slot == self.free_head {
+            self.free_head = self.slots[slot as usize].next_free;
+        } else {
+            self.high += 1;
+        }
+        let s = &mut self.slots[slot as usize];
+        s.key = Some(key);
+        s.next_free = NONE;
+        let mut b = Self::home(key.fd);
+        while self.index[b] != 0 {
+            b = if b + 1 == N { 0 } else { b + 1 };
+        }
+        self.index[b] = slot + 1;
+        self.len += 1;
+        Some(token)
+    }
+
+    /// Replaces the key in a live slot (same fd).
+    pub(crate) fn update(&mut self, slot: u32, key: SelectorKey<D>) {
+        if let Some(k) = self.slots.get_mut(slot as usize).and_then(|s| s.key.as_mut()) {
+            debug_assert_eq!(k.fd, key.fd);
+            *k = key;
+        }
+    }
+
+    /// Removes `fd`'s registration and retires its generation.
+    pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<D>> {
+        let bucket = self.bucket_of(fd)?;
+        let slot = self.index[bucket] - 1;
+        // Backward-shift deletion: pull later entries of the probe run into the hole unless
+        // their home lies cyclically in (hole, j].
+        let mut hole = bucket;
+        let mut j = bucket;
+        loop {
+            j = if j + 1 == N { 0 } else { j + 1 };
+            let s = self.index[j];
+            if s == 0 || j == bucket {
+                break;
+            }
+            let home = match &self.slots[(s - 1) as usize].key {
+                Some(k) => Self::home(k.fd),
+                None => break,
+            };
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.index[hole] = s;
+                hole = j;
+            }
+        }
+        self.index[hole] = 0;
+
+        let s = &mut self.slots[slot as usize];
+        let key = s.key.take();
+        s.generation = s.generation.wrapping_add(1);
+        s.next_free = self.free_head;
+        self.free_head = slot;
+        self.len -= 1;
+        key
+    }
+
+    /// The live keys, in slot order. O(N) over the slots ever used.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SelectorKey<D>> {
+        self.slots[..self.high as usize]
+            .iter()
+            .filter_map(|s| s.key.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Interest, Mode};
+
+    fn key(fd: RawFd, data: u32) -> SelectorKey<u32> {
+        SelectorKey {
+            fd,
+            interest: Interest::READ,
+            mode: Mode::Level,
+            data,
+        }
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut r = Registry::<u32, 4>::new();
+        let t = r.insert(key(3, 30)).unwrap();
+        assert_eq!(r.lookup(3), Some(t.slot()));
+        assert_eq!(r.live(t).unwrap().data, 30);
+        assert_eq!(r.remove(3).unwrap().data, 30);
+        assert!(r.live(t).is_none(), "old token must be stale");
+        assert_eq!(r.lookup(3), None);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn full_changes_nothing() {
+        let mut r = Registry::<u32, 3>::new();
+        for fd in 0..3 {
+            r.insert(key(fd, fd as u32)).unwrap();
+        }
+        assert!(r.vacant().is_none());
+        assert!(r.insert(key(9, 9)).is_none());
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.lookup(9), None);
+        for fd in 0..3 {
+            assert!(r.lookup(fd).is_some());
+        }
+    }
+
+    #[test]
+    fn reused_slot_gets_new_generation() {
+        let mut r = Registry::<u32, 2>::new();
+        let a = r.insert(key(5, 1)).unwrap();
+        r.remove(5);
+        let b = r.insert(key(5, 2)).unwrap();
+        assert_eq!(a.slot(), b.slot());
+        assert_ne!(a, b);
+        assert!(r.live(a).is_none());
+        assert_eq!(r.live(b).unwrap().data, 2);
+    }
+
+    /// Random operations against a plain model, with colliding fds (all ≡ mod N).
+    #[test]
+    fn matches_model_under_random_ops() {
+        const N: usize = 8;
+        let mut r = Registry::<u32, N>::new();
+        let mut model: [Option<u32>; 64] = [None; 64];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..20_000u32 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let fd = (seed % 64) as RawFd;
+            if seed & 0x100 == 0 {
+                let count = model.iter().filter(|m| m.is_some()).count();
+                let res = if r.lookup(fd).is_some() {
+                    None
+                } else {
+                    r.insert(key(fd, step))
+                };
+                if model[fd as usize].is_none() && count < N {
+                    assert!(res.is_some());
+                    model[fd as usize] = Some(step);
+                } else {
+                    assert!(res.is_none());
+                }
+            } else {
+                let got = r.remove(fd).map(|k| k.data);
+                assert_eq!(got, model[fd as usize].take());
+            }
+            for (f, m) in model.iter().enumerate() {
+                let live = r.lookup(f as RawFd).and_then(|s| r.get(s)).map(|k| k.data);
+                assert_eq!(live, *m, "fd {f} at step {step}");
+            }
+            assert_eq!(r.iter().count(), r.len());
+        }
+    }
+}
