@@ -126,7 +126,8 @@ impl Ready {
             bits |= Ready::HUP.bits() | (interest.bits() & Ready::READ.bits());
         }
         if raw.contains(Ready::ERROR) {
-            bits |= Ready::ERROR.bits() | (interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits()));
+            bits |= Ready::ERROR.bits()
+                | (interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits()));
         }
         Ready::from_bits_truncate(bits)
     }
@@ -182,7 +183,10 @@ mod tests {
     #[test]
     fn error_folds_into_read_and_write() {
         assert_eq!(
-            Ready::masked(Ready::ERROR, Interest::READ | Interest::WRITE | Interest::PRIORITY),
+            Ready::masked(
+                Ready::ERROR,
+                Interest::READ | Interest::WRITE | Interest::PRIORITY
+            ),
             Ready::READ | Ready::WRITE | Ready::ERROR
         );
         assert_eq!(

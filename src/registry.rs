@@ -37,7 +37,12 @@ pub(crate) struct Registry<D, const N: usize> {
 
 impl<D: Copy, const N: usize> Registry<D, N> {
     pub(crate) const fn new() -> Self {
-        const { assert!(N > 0 && N < u32::MAX as usize, "capacity must be in 1..u32::MAX") };
+        const {
+            assert!(
+                N > 0 && N < u32::MAX as usize,
+                "capacity must be in 1..u32::MAX"
+            )
+        };
         Registry {
             slots: [const {
                 Slot {
@@ -137,7 +142,11 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
     /// Replaces the key in a live slot (same fd).
     pub(crate) fn update(&mut self, slot: u32, key: SelectorKey<D>) {
-        if let Some(k) = self.slots.get_mut(slot as usize).and_then(|s| s.key.as_mut()) {
+        if let Some(k) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.key.as_mut())
+        {
             debug_assert_eq!(k.fd, key.fd);
             *k = key;
         }

@@ -251,7 +251,12 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// let key = sel.modify(&r, Interest::READ | Interest::PRIORITY, 2).unwrap();
     /// assert_eq!(sel.get_key(&r), Ok(key));
     /// ```
-    pub fn modify<F: Source>(&mut self, fd: F, interest: Interest, data: D) -> Result<SelectorKey<D>> {
+    pub fn modify<F: Source>(
+        &mut self,
+        fd: F,
+        interest: Interest,
+        data: D,
+    ) -> Result<SelectorKey<D>> {
         let fd = fd.raw_fd();
         let slot = self.registry.lookup(fd).ok_or(Error::NotRegistered)?;
         let mode = self.registry.get(slot).ok_or(Error::NotRegistered)?.mode;
@@ -459,7 +464,9 @@ impl<B: Backend, D: Copy, const N: usize> Default for Selector<B, D, N> {
     }
 }
 
-impl<B: Backend, D: Copy + core::fmt::Debug, const N: usize> core::fmt::Debug for Selector<B, D, N> {
+impl<B: Backend, D: Copy + core::fmt::Debug, const N: usize> core::fmt::Debug
+    for Selector<B, D, N>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Selector")
             .field("backend", &B::NAME)

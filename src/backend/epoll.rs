@@ -147,7 +147,10 @@ impl<const N: usize> Poller for EpollPoller<N> {
 
     fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
         let timeout = super::timespec(timeout_ms);
-        let epfd = self.epfd.as_ref().ok_or(Error::Os(rustix::io::Errno::BADF))?;
+        let epfd = self
+            .epfd
+            .as_ref()
+            .ok_or(Error::Os(rustix::io::Errno::BADF))?;
         os(epoll::wait(epfd, &mut self.events[..], timeout.as_ref()))
     }
 

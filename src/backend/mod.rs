@@ -14,7 +14,9 @@
 //!   [`Token`] whose slot is `< N`. `add` is called only for a slot that is not added, `modify`
 //!   and `delete` only for one that is.
 //! - A failing call changes nothing in the poller.
-//! - `add` may refuse an fd the mechanism cannot watch ([`Error::FdOutOfRange`]).
+//! - `add` may refuse an fd the mechanism cannot watch ([`Error::FdOutOfRange`]). `add` and
+//!   `modify` refuse a closed fd with `EBADF` on every backend (poll and select ask
+//!   `fcntl(F_GETFD)`, since their registration is not a syscall).
 //! - [`wait`](Poller::wait) blocks for at most `timeout_ms` milliseconds (`None`: without
 //!   limit), fills the poller's own fixed buffer and returns how many events it holds; an
 //!   interrupted wait returns `Err(Error::Os(Errno::INTR))`, which the core turns into no events.
@@ -33,7 +35,7 @@
 //! harm: epoll drops it from its interest list (once every duplicate of it is closed), poll
 //! reports it as `POLLNVAL` and select fails with `EBADF`, both reported as [`Ready::ERROR`]; and
 //! `unregister` of it succeeds. The one `unsafe` operation this needs, making a
-//! [`BorrowedFd`] from a number for the duration of one syscall, lives in [`borrow_fd`].
+//! [`BorrowedFd`] from a number for the duration of one syscall, lives in one private function, `borrow_fd`.
 
 use crate::{Error, Interest, Mode, Ready, Result};
 use rustix::fd::{BorrowedFd, RawFd};
@@ -180,6 +182,13 @@ pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
     // number as an index into the fd table: if the caller already closed it the kernel answers
     // EBADF or POLLNVAL and no memory is touched through it.
     unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Asks the kernel whether `fd` is open (`fcntl(F_GETFD)`), for the backends whose
+/// registration is not a syscall: poll and select would otherwise accept a closed fd that epoll
+/// refuses with `EBADF`, and every backend should refuse the same inputs.
+pub(crate) fn check_open(fd: RawFd) -> Result<()> {
+    os(rustix::io::fcntl_getfd(borrow_fd(fd))).map(drop)
 }
 
 /// Converts a rustix result, keeping the errno.

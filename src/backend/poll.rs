@@ -7,7 +7,7 @@
 //! and POLLNVAL, so a hung-up fd would wake every wait).
 
 use super::dense::Dense;
-use super::{borrow_fd, os, Backend, Poller, Token};
+use super::{borrow_fd, check_open, os, Backend, Poller, Token};
 use crate::{Interest, Mode, Ready, Result};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::RawFd;
@@ -98,9 +98,12 @@ impl<const N: usize> Poller for PollPoller<N> {
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        check_open(fd)?;
         let slot = token.slot() as usize;
-        self.fds
-            .set(token, PollFd::from_borrowed_fd(borrow_fd(fd), flags(interest)));
+        self.fds.set(
+            token,
+            PollFd::from_borrowed_fd(borrow_fd(fd), flags(interest)),
+        );
         if let Some(o) = self.oneshot.get_mut(slot) {
             *o = mode == Mode::Oneshot;
         }
@@ -155,8 +158,14 @@ mod tests {
 
     #[test]
     fn flag_mapping() {
-        assert_eq!(ready(flags(Interest::all())), Ready::READ | Ready::WRITE | Ready::PRIORITY);
+        assert_eq!(
+            ready(flags(Interest::all())),
+            Ready::READ | Ready::WRITE | Ready::PRIORITY
+        );
         assert_eq!(ready(PollFlags::NVAL), Ready::ERROR);
-        assert_eq!(ready(PollFlags::HUP | PollFlags::ERR), Ready::HUP | Ready::ERROR);
+        assert_eq!(
+            ready(PollFlags::HUP | PollFlags::ERR),
+            Ready::HUP | Ready::ERROR
+        );
     }
 }

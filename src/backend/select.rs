@@ -10,7 +10,7 @@
 //! as poll reports `POLLNVAL`.
 
 use super::dense::Dense;
-use super::{borrow_fd, os, Backend, Poller, Token};
+use super::{borrow_fd, check_open, os, Backend, Poller, Token};
 use crate::{Error, Interest, Mode, Ready, Result};
 use core::mem::size_of;
 use rustix::event::{fd_set_insert, FdSetElement, FdSetIter};
@@ -116,6 +116,7 @@ impl<const N: usize> Poller for SelectPoller<N> {
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        check_open(fd)?;
         let entry = Entry {
             fd,
             interest,
@@ -151,7 +152,11 @@ impl<const N: usize> Poller for SelectPoller<N> {
             Ok(_) => {}
             Err(Errno::BADF) => {
                 let n = self.report_closed();
-                return if n == 0 { Err(Error::Os(Errno::BADF)) } else { Ok(n) };
+                return if n == 0 {
+                    Err(Error::Os(Errno::BADF))
+                } else {
+                    Ok(n)
+                };
             }
             Err(e) => return os(Err(e)),
         }

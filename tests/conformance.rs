@@ -1,0 +1,706 @@
+//! The behaviours every backend must show (CONFORMANCE items 1–21): one suite, written once as
+//! generic functions, instantiated for epoll, poll and select (`epoll::…`, `poll::…`,
+//! `select::…` in the test names).
+
+mod common;
+
+use common::{ctl_calls, open_fds, pipe, raise_fd_limit, socketpair, Counting};
+use picosel::backend::{Backend, Epoll, Poll, Select};
+use picosel::{Errno, Error, Interest, Mode, Ready, Selector, SelectorKey};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// Tests that count the process's fds take this for writing; all others for reading.
+static FD_COUNT: RwLock<()> = RwLock::new(());
+
+const ZERO: Option<Duration> = Some(Duration::ZERO);
+const SHORT: Option<Duration> = Some(Duration::from_millis(500));
+
+fn is_epoll<B: Backend>() -> bool {
+    B::NAME == "epoll"
+}
+
+fn write(fd: &OwnedFd, data: &[u8]) {
+    assert_eq!(rustix::io::write(fd, data).expect("write"), data.len());
+}
+
+/// All (fd, ready) pairs of one wait.
+fn wait<B: Backend, D: Copy, const N: usize>(
+    sel: &mut Selector<B, D, N>,
+    timeout: Option<Duration>,
+) -> Vec<(RawFd, Ready)> {
+    sel.select(timeout)
+        .expect("select")
+        .map(|(k, r)| (k.fd(), r))
+        .collect()
+}
+
+// 1
+fn register_returns_key<B: Backend>() {
+    let (r, _w) = pipe();
+    let mut sel = Selector::<B, u32, 4>::new();
+    let key = sel.register(&r, Interest::READ, 42).unwrap();
+    assert_eq!(key.fd(), r.as_raw_fd());
+    assert_eq!(key.interest(), Interest::READ);
+    assert_eq!(key.data(), 42);
+    assert_eq!(key.mode(), Mode::Level);
+    assert_eq!(sel.len(), 1);
+}
+
+// 2
+fn invalid_interest_registers_nothing<B: Backend>() {
+    let (r, _w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    assert_eq!(
+        sel.register(&r, Interest::empty(), ()),
+        Err(Error::InvalidInterest)
+    );
+    assert_eq!(
+        sel.register(&r, Interest::from_bits_retain(0x80), ()),
+        Err(Error::InvalidInterest)
+    );
+    assert_eq!(
+        sel.register(&r, Interest::READ | Interest::from_bits_retain(0x40), ()),
+        Err(Error::InvalidInterest)
+    );
+    assert!(sel.is_empty());
+    assert_eq!(sel.get_key(&r), Err(Error::NotRegistered));
+}
+
+// 3
+fn negative_fd_refused<B: Backend>() {
+    let mut sel = Selector::<B, (), 4>::new();
+    assert_eq!(sel.register(-1, Interest::READ, ()), Err(Error::InvalidFd));
+    assert_eq!(
+        sel.register(i32::MIN, Interest::READ, ()),
+        Err(Error::InvalidFd)
+    );
+    assert!(sel.is_empty());
+}
+
+fn same_fd_twice_refused<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, u8, 4>::new();
+    let first = sel.register(&r, Interest::READ, 1).unwrap();
+    // The same number through another handle: a raw fd and a BorrowedFd.
+    assert_eq!(
+        sel.register(r.as_raw_fd(), Interest::WRITE, 2),
+        Err(Error::AlreadyRegistered)
+    );
+    assert_eq!(
+        sel.register(r.as_fd(), Interest::READ, 3),
+        Err(Error::AlreadyRegistered)
+    );
+    assert_eq!(sel.get_key(&r), Ok(first));
+    write(&w, b"x");
+    assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+}
+
+// 4
+fn full_table<B: Backend>() {
+    let pipes: Vec<_> = (0..5).map(|_| pipe()).collect();
+    let mut sel = Selector::<B, usize, 4>::new();
+    for (i, (r, _)) in pipes.iter().take(4).enumerate() {
+        sel.register(r, Interest::READ, i).unwrap();
+    }
+    assert_eq!(
+        sel.register(&pipes[4].0, Interest::READ, 4),
+        Err(Error::Full)
+    );
+    assert_eq!(sel.len(), 4);
+    assert_eq!(sel.get_key(&pipes[4].0), Err(Error::NotRegistered));
+    // The four others still work.
+    for (_, w) in &pipes {
+        write(w, b"x");
+    }
+    let mut got: Vec<RawFd> = wait(&mut sel, SHORT)
+        .into_iter()
+        .map(|(fd, _)| fd)
+        .collect();
+    got.sort();
+    let mut want: Vec<RawFd> = pipes[..4].iter().map(|(r, _)| r.as_raw_fd()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // After one unregister, a new registration succeeds.
+    sel.unregister(&pipes[0].0).unwrap();
+    sel.register(&pipes[4].0, Interest::READ, 4).unwrap();
+    assert_eq!(sel.len(), 4);
+}
+
+// 5
+fn unregister_unknown<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    assert_eq!(sel.unregister(&r), Err(Error::NotRegistered));
+    sel.register(&r, Interest::READ, ()).unwrap();
+    assert!(sel.unregister(&r).is_ok());
+    assert_eq!(sel.unregister(&r), Err(Error::NotRegistered));
+    assert_eq!(sel.unregister(&w), Err(Error::NotRegistered));
+    assert!(sel.is_empty());
+}
+
+// 6
+fn unregister_after_close<B: Backend>() {
+    let mut sel = Selector::<B, (), 4>::new();
+    let (r, _w) = pipe();
+    let fd = r.as_raw_fd();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    drop(r);
+    assert!(sel.unregister(fd).is_ok());
+    assert!(sel.is_empty());
+}
+
+fn unregister_after_close_and_reuse<B: Backend>() {
+    let mut sel = Selector::<B, u8, 4>::new();
+    let (r, _w) = pipe();
+    let fd = r.as_raw_fd();
+    sel.register(&r, Interest::READ, 1).unwrap();
+    // Close `r` and put another file under the same number with dup2.
+    let (r2, w2) = pipe();
+    let mut slot = r;
+    rustix::io::dup2(&r2, &mut slot).unwrap();
+    assert_eq!(slot.as_raw_fd(), fd);
+    assert!(sel.unregister(fd).is_ok());
+    // The new file behind the number is undisturbed: it registers and reports as usual.
+    sel.register(&slot, Interest::READ, 2).unwrap();
+    write(&w2, b"y");
+    let got: Vec<_> = sel
+        .select(SHORT)
+        .unwrap()
+        .map(|(k, r)| (k.fd(), k.data(), r))
+        .collect();
+    assert_eq!(got, [(fd, 2, Ready::READ)]);
+    let mut buf = [0u8; 1];
+    assert_eq!(rustix::io::read(&slot, &mut buf), Ok(1));
+}
+
+// 7
+fn modify_changes_interest<B: Backend>() {
+    let (a, b) = socketpair();
+    let mut sel = Selector::<B, u8, 4>::new();
+    sel.register(&a, Interest::READ, 1).unwrap();
+    assert_eq!(wait(&mut sel, ZERO), []);
+    let key = sel.modify(&a, Interest::WRITE, 2).unwrap();
+    assert_eq!(sel.get_key(&a), Ok(key));
+    assert_eq!((key.interest(), key.data()), (Interest::WRITE, 2));
+    assert_eq!(wait(&mut sel, SHORT), [(a.as_raw_fd(), Ready::WRITE)]);
+    assert_eq!(sel.modify(&b, Interest::READ, 0), Err(Error::NotRegistered));
+    assert_eq!(
+        sel.modify(&a, Interest::empty(), 3),
+        Err(Error::InvalidInterest)
+    );
+    assert_eq!(sel.get_key(&a), Ok(key));
+}
+
+fn modify_data_alone_makes_no_syscall<B: Backend>() {
+    let (r, _w) = pipe();
+    let mut sel = Selector::<Counting<B>, u8, 4>::new();
+    sel.register(&r, Interest::READ, 1).unwrap();
+    let before = ctl_calls();
+    let key = sel.modify(&r, Interest::READ, 2).unwrap();
+    assert_eq!(ctl_calls(), before, "data-only modify reached the backend");
+    assert_eq!(key.data(), 2);
+    sel.modify(&r, Interest::READ | Interest::PRIORITY, 2)
+        .unwrap();
+    assert_eq!(ctl_calls(), before + 1);
+}
+
+// 8
+fn kernel_refusal_rolls_back<B: Backend>() {
+    // Alone, so no other test reuses the closed numbers below.
+    let _only_me = FD_COUNT.write().unwrap_or_else(|e| e.into_inner());
+    let mut sel = Selector::<B, (), 4>::new();
+    let (keep, w) = pipe();
+    // Opens the backend first, so its own fd cannot take the number closed below.
+    sel.register(&keep, Interest::READ, ()).unwrap();
+    // A closed fd: EBADF on every backend, for register and for modify.
+    let (r, _w2) = pipe();
+    let closed = r.as_raw_fd();
+    drop(r);
+    assert_eq!(
+        sel.register(closed, Interest::READ, ()),
+        Err(Error::Os(Errno::BADF))
+    );
+    assert_eq!(sel.len(), 1);
+    assert_eq!(sel.get_key(closed), Err(Error::NotRegistered));
+    sel.register(&w, Interest::WRITE, ()).unwrap();
+    let wfd = w.as_raw_fd();
+    drop(w);
+    assert_eq!(
+        sel.modify(wfd, Interest::READ, ()),
+        Err(Error::Os(Errno::BADF))
+    );
+    assert_eq!(sel.get_key(wfd).unwrap().interest(), Interest::WRITE);
+    assert!(sel.unregister(wfd).is_ok());
+    sel.unregister(&keep).unwrap();
+
+    // A regular file: epoll refuses it with EPERM; poll and select accept it (always ready).
+    let file = tempfile();
+    let res = sel.register(&file, Interest::READ, ());
+    if is_epoll::<B>() {
+        assert_eq!(res, Err(Error::Os(Errno::PERM)));
+        assert!(sel.is_empty());
+    } else {
+        assert!(res.is_ok());
+        assert_eq!(wait(&mut sel, SHORT), [(file.as_raw_fd(), Ready::READ)]);
+    }
+}
+
+fn tempfile() -> std::fs::File {
+    let path = std::env::temp_dir().join(format!(
+        "picosel-conformance-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let f = std::fs::File::create(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f
+}
+
+// 9
+fn get_key_and_iteration<B: Backend>() {
+    let pipes: Vec<_> = (0..3).map(|_| pipe()).collect();
+    let mut sel = Selector::<B, usize, 8>::new();
+    let mut want = BTreeMap::new();
+    for (i, (r, w)) in pipes.iter().enumerate() {
+        let k = sel.register(r, Interest::READ, i).unwrap();
+        want.insert(k.fd(), k);
+        let k = sel.register(w, Interest::WRITE, 10 + i).unwrap();
+        want.insert(k.fd(), k);
+    }
+    sel.unregister(&pipes[1].1).unwrap();
+    want.remove(&pipes[1].1.as_raw_fd());
+    for (fd, k) in &want {
+        assert_eq!(sel.get_key(*fd), Ok(*k));
+    }
+    assert_eq!(sel.get_key(&pipes[1].1), Err(Error::NotRegistered));
+    let got: BTreeMap<RawFd, SelectorKey<usize>> = sel.keys().map(|k| (k.fd(), *k)).collect();
+    assert_eq!(got, want);
+    assert_eq!(sel.len(), want.len());
+}
+
+// 10
+fn close_releases_backend_fd<B: Backend>() {
+    let _only_me = FD_COUNT.write().unwrap_or_else(|e| e.into_inner());
+    let (r, _w) = pipe();
+    let before = open_fds();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    let _ = wait(&mut sel, ZERO);
+    sel.close();
+    assert_eq!(open_fds(), before, "close leaked an fd");
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    drop(sel);
+    assert_eq!(open_fds(), before, "drop leaked an fd");
+}
+
+// 11
+fn empty_select_returns_at_once<B: Backend>() {
+    let mut sel = Selector::<B, (), 4>::new();
+    let t = Instant::now();
+    assert_eq!(wait(&mut sel, ZERO), []);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+// 12
+fn only_ready_interests_reported<B: Backend>() {
+    let (a, b) = socketpair();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&a, Interest::READ, ()).unwrap();
+    sel.register(&b, Interest::WRITE, ()).unwrap();
+    assert_eq!(wait(&mut sel, SHORT), [(b.as_raw_fd(), Ready::WRITE)]);
+}
+
+// 13
+fn read_and_write_in_one_entry<B: Backend>() {
+    let (a, b) = socketpair();
+    write(&b, b"ping");
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&a, Interest::READ | Interest::WRITE, ())
+        .unwrap();
+    assert_eq!(
+        wait(&mut sel, SHORT),
+        [(a.as_raw_fd(), Ready::READ | Ready::WRITE)]
+    );
+}
+
+// 14
+fn timeouts<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+
+    let t = Instant::now();
+    assert_eq!(wait(&mut sel, ZERO), []);
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    let t = Instant::now();
+    assert_eq!(wait(&mut sel, Some(Duration::from_secs(1))), []);
+    assert!(
+        t.elapsed() >= Duration::from_millis(990),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // No timeout: blocks until the event.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        write(&w, b"z");
+        w
+    });
+    let t = Instant::now();
+    assert_eq!(wait(&mut sel, None), [(r.as_raw_fd(), Ready::READ)]);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    let _w = writer.join().unwrap();
+
+    // Sub-millisecond timeouts round up to 1 ms: 20 ms of them is at most ~20 waits.
+    let mut buf = [0u8; 8];
+    let _ = rustix::io::read(&r, &mut buf);
+    let t = Instant::now();
+    let mut waits = 0;
+    while t.elapsed() < Duration::from_millis(20) {
+        assert_eq!(wait(&mut sel, Some(Duration::from_micros(100))), []);
+        waits += 1;
+    }
+    assert!(waits <= 21, "{waits} waits in 20 ms: a sub-ms timeout spun");
+}
+
+// 15
+fn many_socketpairs<B: Backend>(count: usize) {
+    raise_fd_limit();
+    const CAP: usize = 1024;
+    let pairs: Vec<_> = (0..count).map(|_| socketpair()).collect();
+    let mut sel = Selector::<B, usize, CAP>::new();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        sel.register(a, Interest::READ, i).unwrap();
+    }
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut buf = [0u8; 16];
+    for round in 0..(count * 2).min(400) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let i = (seed % count as u64) as usize;
+        let msg = (round as u64).to_le_bytes();
+        write(&pairs[i].1, &msg);
+        let got: Vec<_> = sel
+            .select(SHORT)
+            .unwrap()
+            .map(|(k, r)| (k.data(), r))
+            .collect();
+        assert_eq!(got, [(i, Ready::READ)], "round {round}");
+        assert_eq!(rustix::io::read(&pairs[i].0, &mut buf), Ok(8));
+        assert_eq!(buf[..8], msg);
+    }
+}
+
+// 16
+fn hangup_reports_read_and_hup<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    drop(w);
+    let got = wait(&mut sel, SHORT);
+    assert_eq!(got.len(), 1);
+    let ready = got[0].1;
+    assert!(ready.is_readable(), "{ready:?}");
+    // select(2) has no hang-up set; epoll and poll report it distinctly.
+    if B::NAME != "select" {
+        assert!(ready.is_hup(), "{ready:?}");
+    }
+    let mut buf = [0u8; 4];
+    assert_eq!(rustix::io::read(&r, &mut buf), Ok(0), "EOF");
+
+    // A socket peer that goes away: READ (and HUP), then EOF.
+    let (a, b) = socketpair();
+    sel.register(&a, Interest::READ, ()).unwrap();
+    drop(b);
+    let got: Vec<_> = wait(&mut sel, SHORT)
+        .into_iter()
+        .filter(|(fd, _)| *fd == a.as_raw_fd())
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].1.is_readable());
+    assert_eq!(rustix::io::read(&a, &mut buf), Ok(0));
+}
+
+// 17
+fn priority_from_tcp_oob<B: Backend>() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&server, Interest::PRIORITY, ()).unwrap();
+    assert_eq!(wait(&mut sel, ZERO), []);
+    rustix::net::send(&client, b"!", rustix::net::SendFlags::OOB).unwrap();
+    let got = wait(&mut sel, Some(Duration::from_secs(2)));
+    assert_eq!(got, [(server.as_raw_fd(), Ready::PRIORITY)]);
+}
+
+// 18
+#[allow(unsafe_code)]
+fn signal_interrupts_wait<B: Backend>() {
+    install_noop_handler(libc::SIGUSR2);
+    let (r, _w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as usize;
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: `me` names the waiting thread, which joins this one before it returns.
+        unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR2) };
+    });
+    let t = Instant::now();
+    let events = sel.select(Some(Duration::from_secs(10)));
+    let elapsed = t.elapsed();
+    killer.join().unwrap();
+    let events: Vec<_> = events.expect("EINTR must not be an error").collect();
+    assert!(events.is_empty());
+    assert!(
+        elapsed < Duration::from_secs(9),
+        "the signal did not interrupt the wait"
+    );
+}
+
+#[allow(unsafe_code)]
+fn install_noop_handler(sig: libc::c_int) {
+    extern "C" fn noop(_: libc::c_int) {}
+    // SAFETY: a zeroed sigaction with a valid handler and no SA_RESTART; the handler
+    // is async-signal-safe (does nothing).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = noop as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(sig, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+// 19
+fn above_fd_setsize<B: Backend>() {
+    let limit = raise_fd_limit();
+    assert!(limit > 2100, "need an fd limit above 2100, have {limit}");
+    let (r, w) = pipe();
+    // Hold ~2000 fds, the last ones numbered well above FD_SETSIZE.
+    let filler: Vec<OwnedFd> = (0..2000)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(&w, 0).unwrap())
+        .collect();
+    let high = rustix::io::fcntl_dupfd_cloexec(&r, 1500).unwrap();
+    assert!(high.as_raw_fd() >= 1024);
+    let mut sel = Selector::<B, (), 8>::new();
+    let res = sel.register(&high, Interest::READ, ());
+    if B::NAME == "select" {
+        assert_eq!(res, Err(Error::FdOutOfRange));
+        assert!(sel.is_empty());
+        // Below the limit it still works.
+        sel.register(&r, Interest::READ, ()).unwrap();
+        write(&w, b"s");
+        assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+    } else {
+        res.unwrap();
+        write(&w, b"s");
+        assert_eq!(wait(&mut sel, SHORT), [(high.as_raw_fd(), Ready::READ)]);
+    }
+    drop(filler);
+}
+
+// 20
+fn level_reports_every_wait<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    sel.register(&r, Interest::READ, ()).unwrap();
+    write(&w, b"abc");
+    for _ in 0..3 {
+        assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+    }
+}
+
+fn edge_reports_once<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, (), 4>::new();
+    let res = sel.register_mode(&r, Interest::READ, Mode::Edge, ());
+    if !is_epoll::<B>() {
+        assert_eq!(res, Err(Error::Unsupported));
+        assert!(sel.is_empty());
+        sel.register(&r, Interest::READ, ()).unwrap();
+        assert_eq!(
+            sel.modify_mode(&r, Interest::READ, Mode::Edge, ()),
+            Err(Error::Unsupported)
+        );
+        assert_eq!(sel.get_key(&r).unwrap().mode(), Mode::Level);
+        return;
+    }
+    res.unwrap();
+    write(&w, b"a");
+    assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+    assert_eq!(
+        wait(&mut sel, ZERO),
+        [],
+        "edge: unread data is not reported again"
+    );
+    write(&w, b"b");
+    assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+}
+
+fn oneshot_reports_once_until_rearmed<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, u8, 4>::new();
+    sel.register_mode(&r, Interest::READ, Mode::Oneshot, 1)
+        .unwrap();
+    write(&w, b"a");
+    assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+    assert_eq!(wait(&mut sel, ZERO), []);
+    write(&w, b"b");
+    assert_eq!(wait(&mut sel, ZERO), [], "disarmed until modify");
+    // Re-arm with the same interest: a oneshot modify always reaches the kernel.
+    sel.modify(&r, Interest::READ, 1).unwrap();
+    assert_eq!(wait(&mut sel, SHORT), [(r.as_raw_fd(), Ready::READ)]);
+    assert_eq!(wait(&mut sel, ZERO), []);
+    // A disarmed registration still unregisters cleanly.
+    sel.unregister(&r).unwrap();
+}
+
+// 21
+fn unregistered_in_batch_not_delivered<B: Backend>() {
+    let (r1, w1) = pipe();
+    let (r2, w2) = pipe();
+    let mut sel = Selector::<B, u8, 4>::new();
+    sel.register(&r1, Interest::READ, 1).unwrap();
+    sel.register(&r2, Interest::READ, 2).unwrap();
+    write(&w1, b"1");
+    write(&w2, b"2");
+    let mut delivered = Vec::new();
+    let mut events = sel.select(SHORT).unwrap();
+    while let Some((key, _)) = events.next() {
+        delivered.push(key.data());
+        // The first handler unregisters the other fd, whose event is queued.
+        let other = if key.fd() == r1.as_raw_fd() { &r2 } else { &r1 };
+        let _ = events.selector().unregister(other);
+    }
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+}
+
+fn reused_number_in_batch_not_delivered<B: Backend>() {
+    let (r1, w1) = pipe();
+    let (r2, w2) = pipe();
+    let mut sel = Selector::<B, u8, 4>::new();
+    sel.register(&r1, Interest::READ, 1).unwrap();
+    sel.register(&r2, Interest::READ, 2).unwrap();
+    write(&w1, b"1");
+    write(&w2, b"2");
+    let mut fds = [Some(r1), Some(r2)];
+    let mut delivered = Vec::new();
+    let mut fresh = Vec::new();
+    let mut events = sel.select(SHORT).unwrap();
+    while let Some((key, _)) = events.next() {
+        delivered.push(key.data());
+        if delivered.len() > 1 {
+            continue;
+        }
+        // Close the other fd, put a new, empty pipe under its number, register that.
+        let other = fds
+            .iter_mut()
+            .flatten()
+            .find(|f| f.as_raw_fd() != key.fd())
+            .unwrap();
+        let number = other.as_raw_fd();
+        let sel = events.selector();
+        sel.unregister(number).unwrap();
+        let (nr, nw) = pipe();
+        rustix::io::dup2(&nr, other).unwrap();
+        assert_eq!(other.as_raw_fd(), number);
+        sel.register(number, Interest::READ, 99).unwrap();
+        fresh.push((nr, nw));
+    }
+    assert_eq!(delivered.len(), 1, "stale event delivered: {delivered:?}");
+    assert!(!delivered.contains(&99));
+    drop(w1);
+    drop(w2);
+}
+
+/// One module per backend; each test takes the shared side of the fd-count lock.
+macro_rules! conformance {
+    ($name:ident, $backend:ty) => {
+        mod $name {
+            use super::*;
+            type B = $backend;
+
+            macro_rules! t {
+                ($test:ident) => {
+                    #[test]
+                    fn $test() {
+                        let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+                        super::$test::<B>();
+                    }
+                };
+            }
+
+            t!(register_returns_key);
+            t!(invalid_interest_registers_nothing);
+            t!(negative_fd_refused);
+            t!(same_fd_twice_refused);
+            t!(full_table);
+            t!(unregister_unknown);
+            t!(unregister_after_close);
+            t!(unregister_after_close_and_reuse);
+            t!(modify_changes_interest);
+            t!(modify_data_alone_makes_no_syscall);
+            t!(get_key_and_iteration);
+            t!(empty_select_returns_at_once);
+            t!(only_ready_interests_reported);
+            t!(read_and_write_in_one_entry);
+            t!(timeouts);
+            t!(hangup_reports_read_and_hup);
+            t!(priority_from_tcp_oob);
+            t!(signal_interrupts_wait);
+            t!(level_reports_every_wait);
+            t!(edge_reports_once);
+            t!(oneshot_reports_once_until_rearmed);
+            t!(unregistered_in_batch_not_delivered);
+            t!(reused_number_in_batch_not_delivered);
+
+            #[test]
+            fn kernel_refusal_rolls_back() {
+                super::kernel_refusal_rolls_back::<B>();
+            }
+
+            #[test]
+            fn close_releases_backend_fd() {
+                super::close_releases_backend_fd::<B>();
+            }
+
+            #[test]
+            fn twelve_socketpairs() {
+                let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+                many_socketpairs::<B>(12);
+            }
+
+            #[test]
+            fn above_fd_setsize() {
+                let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+                super::above_fd_setsize::<B>();
+            }
+        }
+    };
+}
+
+conformance!(epoll, Epoll);
+conformance!(poll, Poll);
+conformance!(select, Select);
+
+/// ~1000 socketpairs (2000 fds): the scalable backends only; select stops at FD_SETSIZE.
+#[test]
+fn epoll_thousand_socketpairs() {
+    let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+    many_socketpairs::<Epoll>(1000);
+}
+
+#[test]
+fn poll_thousand_socketpairs() {
+    let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+    many_socketpairs::<Poll>(1000);
+}
