@@ -13,7 +13,7 @@ pub use backend::{Epoll, Poll, Select};
 pub use error::{Errno, Error, Result};
 pub use interest::{Interest, Mode, Ready};
 pub use key::{SelectorKey, Source};
+pub use rustix::fd::RawFd;
 pub use selector::{
     DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
 };
-pub use rustix::fd::RawFd;
