@@ -8,6 +8,8 @@ mod interest;
 mod key;
 mod registry;
 mod selector;
+mod time;
+mod timer;
 
 pub use backend::{Epoll, Poll, Select};
 pub use error::{Errno, Error, Result};
@@ -17,3 +19,5 @@ pub use rustix::fd::RawFd;
 pub use selector::{
     DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
 };
+pub use time::Instant;
+pub use timer::{Expired, TimerId, Timers};
