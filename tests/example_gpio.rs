@@ -1,0 +1,95 @@
+//! `gpio_watch` without GPIO hardware: argument handling and the errors a user meets first.
+//! The PRIORITY mechanism itself (POLLPRI through every backend) is covered by the
+//! conformance suite with TCP out-of-band data.
+
+mod example_harness;
+
+use example_harness::{run_to_end, Example};
+
+#[test]
+fn no_path_is_a_usage_error() {
+    let (status, _, stderr) = run_to_end("gpio_watch", &[]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PATH is missing") && stderr.contains("usage:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_paths_or_an_unknown_option_are_usage_errors() {
+    for args in [&["/a", "/b"][..], &["--fast"][..]] {
+        let (status, _, stderr) = run_to_end("gpio_watch", args);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage:"), "{stderr}");
+    }
+}
+
+#[test]
+fn help_prints_usage_and_succeeds() {
+    let (status, stdout, _) = run_to_end("gpio_watch", &["--help"]);
+    assert!(status.success());
+    assert!(stdout.contains("usage: gpio_watch PATH"), "{stdout}");
+}
+
+#[test]
+fn a_missing_path_says_how_to_export_the_pin() {
+    let path = "/sys/class/gpio/gpio9999/value";
+    let (status, _, stderr) = run_to_end("gpio_watch", &[path]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(path) && stderr.contains("no such file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("/sys/class/gpio/export"), "{stderr}");
+}
+
+#[test]
+fn a_directory_is_refused_with_the_file_to_use() {
+    let dir = std::env::temp_dir();
+    let (status, _, stderr) = run_to_end("gpio_watch", &[dir.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a directory") && stderr.contains("/value"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_regular_file_is_refused_as_unable_to_signal_edges() {
+    let path = std::env::temp_dir().join(format!("gpio_watch_value_{}", std::process::id()));
+    std::fs::write(&path, "0\n").unwrap();
+    let (status, _, stderr) = run_to_end("gpio_watch", &[path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot signal edges"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_file_says_permission_denied() {
+    if rustix::process::geteuid().is_root() {
+        // root reads any file: there is no permission error to see here.
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("gpio_watch_locked_{}", std::process::id()));
+    std::fs::write(&path, "0\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let (status, _, stderr) = run_to_end("gpio_watch", &[path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+}
+
+/// A file that signals changes with POLLPRI as a GPIO value file does: `/proc/self/mounts`
+/// (proc_mounts_poll). The watcher starts, reads the value and waits.
+#[test]
+fn a_pollpri_file_is_watched_until_killed() {
+    let mut ex = Example::spawn("gpio_watch", &["/proc/self/mounts"]);
+    let line = ex.expect_line("`watching ...`", |l| l.starts_with("watching "));
+    assert!(line.contains("/proc/self/mounts for edges"), "{line}");
+    // Nothing changes the mount table: no edge is reported, the watcher keeps waiting.
+    assert_eq!(ex.next_line(std::time::Duration::from_millis(300)), None);
+    ex.signal(rustix::process::Signal::TERM);
+    let (status, _) = ex.finish();
+    assert!(!status.success());
+}
