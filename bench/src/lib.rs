@@ -239,6 +239,46 @@ impl ServerArgs {
     }
 }
 
+/// `count` listening TCP sockets on `addr`, non-blocking and close-on-exec, backlog 1024. With
+/// `count > 1` they share one port through `SO_REUSEPORT` (set before `bind`, as the kernel
+/// requires on every socket of the group), and the kernel spreads new connections over them.
+/// Returns the sockets and the address they listen on (port 0 is resolved).
+pub fn listeners(
+    addr: std::net::SocketAddr,
+    count: usize,
+) -> std::io::Result<(Vec<rustix::fd::OwnedFd>, std::net::SocketAddr)> {
+    use rustix::net::{
+        bind, getsockname, listen, socket_with, sockopt, AddressFamily, SocketFlags, SocketType,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let mut out = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let s = socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )?;
+        sockopt::set_socket_reuseaddr(&s, true)?;
+        if count > 1 {
+            sockopt::set_socket_reuseport(&s, true)?;
+        }
+        bind(&s, &bound)?;
+        listen(&s, 1024)?;
+        let local: std::net::SocketAddr = getsockname(&s)?
+            .try_into()
+            .map_err(|_| std::io::Error::other("getsockname: not an IP address"))?;
+        bound = local;
+        out.push(s);
+    }
+    Ok((out, bound))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Histogram;

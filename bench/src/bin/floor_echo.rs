@@ -30,21 +30,14 @@ fn main() -> ExitCode {
         }
     };
     picosel_bench::raise_nofile();
-    let listener = match std::net::TcpListener::bind(args.addr) {
-        Ok(l) => l,
+    let (lfd, local) = match picosel_bench::listeners(args.addr, 1) {
+        Ok((mut v, a)) if !v.is_empty() => (v.remove(0), a),
+        Ok(_) => return ExitCode::from(1),
         Err(e) => {
-            eprintln!("floor_echo: bind {}: {e}", args.addr);
+            eprintln!("floor_echo: listen on {}: {e}", args.addr);
             return ExitCode::from(1);
         }
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    if listener.set_nonblocking(true).is_err() {
-        return ExitCode::from(1);
-    }
-    let lfd = OwnedFd::from(listener);
     let epfd = match epoll::create(CreateFlags::CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {

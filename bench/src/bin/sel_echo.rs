@@ -124,6 +124,18 @@ fn serve<B: Backend>(args: &ServerArgs, lfd: OwnedFd) -> ExitCode {
     }
 }
 
+fn run(args: &ServerArgs, lfd: OwnedFd) -> ExitCode {
+    match args.backend.as_str() {
+        "epoll" => serve::<Epoll>(args, lfd),
+        "poll" => serve::<Poll>(args, lfd),
+        "select" => serve::<Select>(args, lfd),
+        other => {
+            eprintln!("sel_echo: unknown backend {other}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = match ServerArgs::parse("sel_echo") {
         Ok(a) => a,
@@ -133,30 +145,24 @@ fn main() -> ExitCode {
         }
     };
     picosel_bench::raise_nofile();
-    let listener = match std::net::TcpListener::bind(args.addr) {
-        Ok(l) => l,
+    // `--threads T`: T event loops on T threads, each with its own selector and its own
+    // listening socket on the same port (SO_REUSEPORT), sharing nothing.
+    let (mut socks, local) = match picosel_bench::listeners(args.addr, args.threads.clamp(1, 64)) {
+        Ok(x) => x,
         Err(e) => {
-            eprintln!("sel_echo: bind {}: {e}", args.addr);
+            eprintln!("sel_echo: listen on {}: {e}", args.addr);
             return ExitCode::from(1);
         }
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    if listener.set_nonblocking(true).is_err() {
-        return ExitCode::from(1);
-    }
     println!("listening on {local}");
     let _ = std::io::stdout().flush();
-    let lfd = OwnedFd::from(listener);
-    match args.backend.as_str() {
-        "epoll" => serve::<Epoll>(&args, lfd),
-        "poll" => serve::<Poll>(&args, lfd),
-        "select" => serve::<Select>(&args, lfd),
-        other => {
-            eprintln!("sel_echo: unknown backend {other}");
-            ExitCode::from(2)
-        }
+    let Some(first) = socks.pop() else {
+        return ExitCode::from(1);
+    };
+    let args = std::sync::Arc::new(args);
+    for lfd in socks {
+        let a = args.clone();
+        std::thread::spawn(move || run(&a, lfd));
     }
+    run(&args, first)
 }
