@@ -1,0 +1,691 @@
+//! A byte-driven check of the selector's pure logic (registration table, tokens and
+//! generations, rollback, masking, stale-event filtering) against a plain model, over a backend
+//! that makes no syscalls.
+//!
+//! Shared by the fuzz target (`fuzz/fuzz_targets/selector.rs`, any bytes from libFuzzer) and
+//! the stable test suite (`tests/model.rs`, bytes from proptest and from a fixed PRNG, the
+//! latter also under Miri). [`run`] panics on the first disagreement with the model.
+//!
+//! The fake backend takes every decision the kernel would take (refuse an add, a modify or a
+//! delete with an errno; fail or interrupt a wait; which events a wait returns, including stale
+//! and garbage tokens) from the same byte stream, and asserts the backend contract written in
+//! `picosel::backend`: fds are non-negative, interests valid, slots in range, `add` only for a
+//! free slot, `modify`/`delete` only for a watched one with the same token.
+
+use picosel::backend::{Backend, Poller, Token};
+use picosel::{Errno, Error, Interest, Mode, RawFd, Ready, Result, Selector, SelectorKey};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+// ---------------------------------------------------------------------------------------------
+// The byte stream, shared by the op decoder and the fake kernel.
+
+/// What the fake poller publishes: its watch list and its last wait's events.
+type Published = (Vec<Watch>, Vec<(Token, Ready)>);
+
+thread_local! {
+    static INPUT: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    /// A copy of the live fake poller's watch list and last wait's events: the selector owns
+    /// the poller and does not lend it out, so the poller publishes its state here.
+    static MIRROR: RefCell<Published> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The next input byte, or `None` when the input is used up.
+fn next_byte() -> Option<u8> {
+    INPUT.with(|i| {
+        let mut i = i.borrow_mut();
+        let b = i.0.get(i.1).copied();
+        if b.is_some() {
+            i.1 += 1;
+        }
+        b
+    })
+}
+
+/// A byte for a decision inside an op: used-up input reads as 0xFF ("no fault").
+fn byte() -> u8 {
+    next_byte().unwrap_or(0xFF)
+}
+
+fn u32_le() -> u32 {
+    u32::from_le_bytes([byte(), byte(), byte(), byte()])
+}
+
+/// A fault one time in eight.
+fn fault() -> bool {
+    byte() < 32
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake backend.
+
+/// A backend without syscalls. `EDGE` says whether it claims edge-triggered support.
+pub struct Fake<const EDGE: bool>;
+
+impl<const EDGE: bool> Backend for Fake<EDGE> {
+    const NAME: &'static str = "fake";
+    type Poller<const N: usize> = FakePoller<N, EDGE>;
+}
+
+/// What the fake kernel watches for one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    fd: RawFd,
+    token: Token,
+    interest: Interest,
+    mode: Mode,
+    /// Oneshot registrations are disarmed once reported, until modified.
+    armed: bool,
+}
+
+/// Events one fake wait can hold: more than `N`, so stale and garbage tokens fit beside live ones.
+const MAX_EVENTS: usize = 16;
+
+/// The state of one fake selector of capacity `N`.
+pub struct FakePoller<const N: usize, const EDGE: bool> {
+    open: bool,
+    watched: [Option<Watch>; N],
+    events: [(Token, Ready); MAX_EVENTS],
+    len: usize,
+    /// Every token ever given to `add`, to script stale events.
+    history: [Option<Token>; 8],
+    history_next: usize,
+}
+
+const ERRNOS: [Errno; 5] = [
+    Errno::PERM,
+    Errno::BADF,
+    Errno::NOENT,
+    Errno::NOMEM,
+    Errno::NOSPC,
+];
+
+fn scripted_errno() -> Errno {
+    ERRNOS[byte() as usize % ERRNOS.len()]
+}
+
+impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
+    fn check_contract(fd: RawFd, token: Token, interest: Interest, mode: Mode) {
+        assert!(fd >= 0, "contract: backend got negative fd {fd}");
+        assert!(
+            !interest.is_empty() && Interest::all().contains(interest),
+            "contract: backend got invalid interest {interest:?}"
+        );
+        assert!(
+            Self::supports(mode),
+            "contract: backend got unsupported mode"
+        );
+        assert!(
+            (token.slot() as usize) < N,
+            "contract: slot {} >= N",
+            token.slot()
+        );
+    }
+
+    fn watched(&self) -> impl Iterator<Item = &Watch> {
+        self.watched.iter().flatten()
+    }
+
+    fn publish(&self) {
+        MIRROR.with(|m| {
+            *m.borrow_mut() = (
+                self.watched().copied().collect(),
+                self.events[..self.len].to_vec(),
+            )
+        });
+    }
+}
+
+impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
+    const CLOSED: Self = FakePoller {
+        open: false,
+        watched: [None; N],
+        events: [(Token::new(0, 0), Ready::empty()); MAX_EVENTS],
+        len: 0,
+        history: [None; 8],
+        history_next: 0,
+    };
+
+    fn supports(mode: Mode) -> bool {
+        EDGE || mode != Mode::Edge
+    }
+
+    fn open(&mut self) -> Result<()> {
+        if !self.open {
+            if fault() {
+                return Err(Error::Os(Errno::MFILE));
+            }
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        let r = self.do_add(fd, token, interest, mode);
+        self.publish();
+        r
+    }
+
+    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        let r = self.do_modify(fd, token, interest, mode);
+        self.publish();
+        r
+    }
+
+    fn delete(&mut self, fd: RawFd, token: Token) -> Result<()> {
+        let r = self.do_delete(fd, token);
+        self.publish();
+        r
+    }
+
+    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
+        let r = self.do_wait(timeout_ms);
+        self.publish();
+        r
+    }
+
+    fn event(&self, i: usize) -> (Token, Ready) {
+        assert!(i < self.len, "contract: event {i} of {}", self.len);
+        self.events[i]
+    }
+
+    fn close(&mut self) {
+        self.do_close();
+        self.publish();
+    }
+}
+
+/// The fake kernel's decisions, each taken from the byte stream.
+impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
+    fn do_add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        Self::check_contract(fd, token, interest, mode);
+        assert!(self.open, "contract: add on a poller that is not open");
+        let slot = token.slot() as usize;
+        assert!(
+            self.watched[slot].is_none(),
+            "contract: add to a watched slot {slot}"
+        );
+        assert!(
+            self.watched().all(|w| w.fd != fd),
+            "contract: fd {fd} added twice"
+        );
+        if fault() {
+            return Err(Error::Os(scripted_errno()));
+        }
+        self.watched[slot] = Some(Watch {
+            fd,
+            token,
+            interest,
+            mode,
+            armed: true,
+        });
+        self.history[self.history_next % 8] = Some(token);
+        self.history_next += 1;
+        Ok(())
+    }
+
+    fn do_modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        Self::check_contract(fd, token, interest, mode);
+        let w = self.watched[token.slot() as usize]
+            .as_mut()
+            .expect("contract: modify of a slot that is not watched");
+        assert_eq!(
+            (w.fd, w.token),
+            (fd, token),
+            "contract: modify with another fd/token"
+        );
+        if fault() {
+            return Err(Error::Os(scripted_errno()));
+        }
+        w.interest = interest;
+        w.mode = mode;
+        w.armed = true;
+        Ok(())
+    }
+
+    fn do_delete(&mut self, fd: RawFd, token: Token) -> Result<()> {
+        assert!(fd >= 0, "contract: delete of negative fd");
+        let slot = token.slot() as usize;
+        assert!(slot < N, "contract: delete of slot {slot} >= N");
+        let w = self.watched[slot].expect("contract: delete of a slot that is not watched");
+        assert_eq!(
+            (w.fd, w.token),
+            (fd, token),
+            "contract: delete with another fd/token"
+        );
+        if fault() {
+            let e = scripted_errno();
+            // EBADF / ENOENT: the fd was closed, so the kernel had already dropped it.
+            if e == Errno::BADF || e == Errno::NOENT {
+                self.watched[slot] = None;
+            }
+            return Err(Error::Os(e));
+        }
+        self.watched[slot] = None;
+        Ok(())
+    }
+
+    fn do_wait(&mut self, _timeout_ms: Option<i32>) -> Result<usize> {
+        assert!(self.open, "contract: wait on a poller that is not open");
+        self.len = 0;
+        match byte() {
+            0..=7 => return Err(Error::Os(Errno::INTR)),
+            8..=11 => return Err(Error::Os(Errno::NOMEM)),
+            _ => {}
+        }
+        let want = byte() as usize % (MAX_EVENTS + 1);
+        let live: Vec<Watch> = self.watched().copied().collect();
+        let mut reported = BTreeSet::new();
+        for _ in 0..want {
+            let kind = byte();
+            let raw = Ready::from_bits_truncate(byte());
+            let token = match kind % 4 {
+                // A live, armed registration, each at most once per wait (as epoll and poll do).
+                0 | 1 => {
+                    if live.is_empty() {
+                        continue;
+                    }
+                    let w = live[byte() as usize % live.len()];
+                    if !w.armed || raw.is_empty() || !reported.insert(w.token.slot()) {
+                        continue;
+                    }
+                    if w.mode == Mode::Oneshot {
+                        if let Some(x) = self.watched[w.token.slot() as usize].as_mut() {
+                            x.armed = false;
+                        }
+                    }
+                    w.token
+                }
+                // A token given to `add` earlier: possibly stale.
+                2 => match self.history[byte() as usize % 8] {
+                    Some(t) => t,
+                    None => continue,
+                },
+                // Garbage: any slot, any generation.
+                _ => Token::new(u32_le(), u32_le()),
+            };
+            self.events[self.len] = (token, raw);
+            self.len += 1;
+        }
+        Ok(self.len)
+    }
+
+    fn do_close(&mut self) {
+        self.open = false;
+        self.watched = [None; N];
+        self.len = 0;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model.
+
+/// Python's rule, restated independently of the crate: READ/WRITE/PRIORITY only as registered;
+/// HUP folds into a registered READ, ERROR into registered READ and WRITE; both stay visible.
+pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
+    let mut r = Ready::from_bits_truncate(raw.bits() & interest.bits() & 0b111);
+    if raw.contains(Ready::HUP) {
+        r |= Ready::HUP;
+        if interest.contains(Interest::READ) {
+            r |= Ready::READ;
+        }
+    }
+    if raw.contains(Ready::ERROR) {
+        r |= Ready::ERROR;
+        if interest.contains(Interest::READ) {
+            r |= Ready::READ;
+        }
+        if interest.contains(Interest::WRITE) {
+            r |= Ready::WRITE;
+        }
+    }
+    r
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reg {
+    key: SelectorKey<u32>,
+    token: Token,
+}
+
+struct Model<const N: usize, const EDGE: bool> {
+    regs: BTreeMap<RawFd, Reg>,
+    /// Every token of a successful registration: the selector never gives one out again.
+    issued: BTreeSet<u64>,
+    next_data: u32,
+}
+
+/// fds the ops pick from: colliding numbers for small `N`, negatives and huge values.
+fn pick_fd() -> RawFd {
+    match byte() {
+        b @ 0..=199 => RawFd::from(b % 20),
+        200..=209 => -1,
+        210..=219 => RawFd::MIN,
+        220..=229 => RawFd::MAX,
+        b => 1000 + RawFd::from(b),
+    }
+}
+
+fn pick_interest() -> Interest {
+    let b = byte();
+    if b < 224 {
+        // Mostly valid: 1..=7.
+        Interest::from_bits_retain(b % 7 + 1)
+    } else {
+        // Mostly with unknown bits, sometimes empty.
+        Interest::from_bits_retain((b.wrapping_mul(37) & 0xF8) | (b & 0b0110))
+    }
+}
+
+fn pick_mode() -> Mode {
+    match byte() % 3 {
+        0 => Mode::Level,
+        1 => Mode::Oneshot,
+        _ => Mode::Edge,
+    }
+}
+
+fn valid(interest: Interest) -> bool {
+    !interest.is_empty() && Interest::all().contains(interest)
+}
+
+type Sel<const N: usize, const EDGE: bool> = Selector<Fake<EDGE>, u32, N>;
+
+impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
+    fn new() -> Self {
+        Model {
+            regs: BTreeMap::new(),
+            issued: BTreeSet::new(),
+            next_data: 0,
+        }
+    }
+
+    fn data(&mut self) -> u32 {
+        self.next_data += 1;
+        self.next_data
+    }
+
+    /// The selector, its table and the fake kernel all agree with the model.
+    fn check(&self, sel: &Sel<N, EDGE>, poller_watched: &[Watch]) {
+        assert_eq!(sel.len(), self.regs.len(), "len");
+        let mut keys: Vec<SelectorKey<u32>> = sel.keys().copied().collect();
+        keys.sort_by_key(|k| k.fd());
+        let want: Vec<SelectorKey<u32>> = self.regs.values().map(|r| r.key).collect();
+        assert_eq!(keys, want, "keys()");
+        for fd in (-2..22).chain([RawFd::MIN, RawFd::MAX, 1000, 1255]) {
+            let want = self
+                .regs
+                .get(&fd)
+                .map(|r| r.key)
+                .ok_or(Error::NotRegistered);
+            assert_eq!(sel.get_key(fd), want, "get_key({fd})");
+        }
+        // The kernel side holds exactly the registrations, with the same fd, interest and mode.
+        assert_eq!(
+            poller_watched.len(),
+            self.regs.len(),
+            "backend watches {poller_watched:?}"
+        );
+        for w in poller_watched {
+            let r = self
+                .regs
+                .get(&w.fd)
+                .expect("backend watches an unregistered fd");
+            assert_eq!(
+                (w.token, w.interest, w.mode),
+                (r.token, r.key.interest(), r.key.mode()),
+                "backend entry of fd {}",
+                w.fd
+            );
+        }
+    }
+
+    fn register(&mut self, sel: &mut Sel<N, EDGE>, fd: RawFd, interest: Interest, mode: Mode) {
+        let data = self.data();
+        let before = watched_tokens();
+        let got = sel.register_mode(fd, interest, mode, data);
+        let mut must = Vec::new();
+        if !valid(interest) {
+            must.push(Error::InvalidInterest);
+        }
+        if fd < 0 {
+            must.push(Error::InvalidFd);
+        }
+        if !EDGE && mode == Mode::Edge {
+            must.push(Error::Unsupported);
+        }
+        if self.regs.contains_key(&fd) {
+            must.push(Error::AlreadyRegistered);
+        }
+        if self.regs.len() == N {
+            must.push(Error::Full);
+        }
+        match got {
+            Ok(key) => {
+                assert!(
+                    must.is_empty(),
+                    "register({fd}) succeeded, expected one of {must:?}"
+                );
+                assert_eq!(
+                    (key.fd(), key.interest(), key.mode(), key.data()),
+                    (fd, interest, mode, data)
+                );
+                let after = watched_tokens();
+                let mut new = after.difference(&before);
+                let token = Token::from_u64(*new.next().expect("register made no backend entry"));
+                assert!(new.next().is_none(), "register made two backend entries");
+                assert!(
+                    self.issued.insert(token.to_u64()),
+                    "token {token:?} given out twice"
+                );
+                self.regs.insert(fd, Reg { key, token });
+            }
+            // Anything the fake kernel may answer (an errno from add, EMFILE from open) is
+            // allowed when no validation error applies.
+            Err(Error::Os(_)) if must.is_empty() => {}
+            Err(e) => assert!(
+                must.contains(&e),
+                "register({fd}, {interest:?}, {mode:?}) = {e:?}, expected one of {must:?}"
+            ),
+        }
+    }
+
+    fn modify(
+        &mut self,
+        sel: &mut Sel<N, EDGE>,
+        fd: RawFd,
+        interest: Interest,
+        mode: Option<Mode>,
+    ) {
+        let data = self.data();
+        let got = match mode {
+            Some(m) => sel.modify_mode(fd, interest, m, data),
+            None => sel.modify(fd, interest, data),
+        };
+        let old = self.regs.get(&fd).copied();
+        let mode = mode.or(old.map(|r| r.key.mode())).unwrap_or_default();
+        let mut must = Vec::new();
+        if old.is_none() {
+            must.push(Error::NotRegistered);
+        }
+        if !valid(interest) {
+            must.push(Error::InvalidInterest);
+        }
+        if !EDGE && mode == Mode::Edge {
+            must.push(Error::Unsupported);
+        }
+        match (got, old) {
+            (Ok(key), Some(old)) => {
+                assert!(
+                    must.is_empty(),
+                    "modify({fd}) succeeded, expected one of {must:?}"
+                );
+                assert_eq!(
+                    (key.fd(), key.interest(), key.mode(), key.data()),
+                    (fd, interest, mode, data)
+                );
+                self.regs.insert(
+                    fd,
+                    Reg {
+                        key,
+                        token: old.token,
+                    },
+                );
+            }
+            (Ok(_), None) => panic!("modify of unregistered fd {fd} succeeded"),
+            (Err(Error::Os(_)), Some(old)) if must.is_empty() => {
+                // Only a call that reached the backend can fail with an errno.
+                let syscall = old.key.interest() != interest
+                    || old.key.mode() != mode
+                    || mode == Mode::Oneshot;
+                assert!(syscall, "modify of data alone failed with an errno");
+            }
+            (Err(e), _) => assert!(
+                must.contains(&e),
+                "modify({fd}, {interest:?}) = {e:?}, expected one of {must:?}"
+            ),
+        }
+    }
+
+    fn unregister(&mut self, sel: &mut Sel<N, EDGE>, fd: RawFd) {
+        match (sel.unregister(fd), self.regs.get(&fd).copied()) {
+            (Ok(key), Some(reg)) => {
+                assert_eq!(key, reg.key);
+                self.regs.remove(&fd);
+            }
+            (Err(Error::NotRegistered), None) => {}
+            // A backend error other than EBADF/ENOENT: the registration stays.
+            (Err(Error::Os(e)), Some(_)) => {
+                assert!(
+                    e != Errno::BADF && e != Errno::NOENT,
+                    "unregister({fd}) = {e:?}"
+                );
+            }
+            (got, want) => panic!("unregister({fd}) = {got:?}, model has {want:?}"),
+        }
+    }
+
+    /// The next pair the batch must yield from raw event `*pos` on: the first event whose
+    /// token is a live registration's and whose masked readiness is not empty.
+    fn expected_next(
+        &self,
+        events: &[(Token, Ready)],
+        pos: &mut usize,
+    ) -> Option<(SelectorKey<u32>, Ready)> {
+        while let Some(&(token, raw)) = events.get(*pos) {
+            *pos += 1;
+            if let Some(reg) = self.regs.values().find(|r| r.token == token) {
+                let ready = model_mask(raw, reg.key.interest());
+                if !ready.is_empty() {
+                    return Some((reg.key, ready));
+                }
+            }
+        }
+        None
+    }
+
+    /// One wait; between pairs the op stream may change registrations or wait again, as a
+    /// handler would through `Events::selector`.
+    fn select(&mut self, sel: &mut Sel<N, EDGE>) {
+        let mut events = match sel.select(None) {
+            Ok(ev) => ev,
+            Err(Error::Os(e)) => {
+                assert!(e != Errno::INTR, "EINTR must give no events, not an error");
+                return;
+            }
+            Err(e) => panic!("select = {e:?}"),
+        };
+        let raw: Vec<(Token, Ready)> = MIRROR.with(|m| m.borrow().1.clone());
+        let mut pos = 0;
+        loop {
+            let want = self.expected_next(&raw, &mut pos);
+            let got = events.next();
+            assert_eq!(got, want, "pair of the batch, raw events {raw:?}");
+            let Some((key, _)) = got else { break };
+            match byte() % 8 {
+                0 => {
+                    let fd = pick_fd();
+                    self.unregister(events.selector(), fd);
+                }
+                1 => {
+                    // Unregister and register the same number again: a new generation, and
+                    // the old registration's queued events must not reach the new one.
+                    let fd = key.fd();
+                    self.unregister(events.selector(), fd);
+                    let (i, m) = (pick_interest(), pick_mode());
+                    self.register(events.selector(), fd, i, m);
+                }
+                2 => {
+                    let (fd, i, m) = (pick_fd(), pick_interest(), pick_mode());
+                    self.register(events.selector(), fd, i, m);
+                }
+                3 => {
+                    let (fd, i) = (pick_fd(), pick_interest());
+                    self.modify(events.selector(), fd, i, None);
+                }
+                4 => {
+                    // A wait inside the batch replaces the buffer: the old batch must end.
+                    let _ = events.selector().select(None).map(|e| e.count());
+                    assert_eq!(events.next(), None, "batch went on after a newer wait");
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What the fake watches now, by token.
+fn watched_tokens() -> BTreeSet<u64> {
+    MIRROR.with(|m| m.borrow().0.iter().map(|w| w.token.to_u64()).collect())
+}
+
+/// Runs one input: the first byte picks the capacity and whether the fake claims edge mode; the
+/// rest is ops until the input is used up.
+pub fn run(data: &[u8]) {
+    INPUT.with(|i| *i.borrow_mut() = (data.to_vec(), 0));
+    MIRROR.with(|m| *m.borrow_mut() = (Vec::new(), Vec::new()));
+    match next_byte().unwrap_or(0) % 6 {
+        0 => run_n::<1, false>(),
+        1 => run_n::<2, true>(),
+        2 => run_n::<3, false>(),
+        3 => run_n::<4, true>(),
+        4 => run_n::<8, false>(),
+        _ => run_n::<5, true>(),
+    }
+}
+
+fn run_n<const N: usize, const EDGE: bool>() {
+    let mut sel = Sel::<N, EDGE>::new();
+    let mut model = Model::<N, EDGE>::new();
+    // Bounded: every op consumes at least one byte.
+    while let Some(op) = next_byte() {
+        match op % 8 {
+            0 | 1 => {
+                let (fd, i, m) = (pick_fd(), pick_interest(), pick_mode());
+                model.register(&mut sel, fd, i, m);
+            }
+            2 => model.unregister(&mut sel, pick_fd()),
+            3 => {
+                let (fd, i) = (pick_fd(), pick_interest());
+                model.modify(&mut sel, fd, i, None);
+            }
+            4 => {
+                let (fd, i, m) = (pick_fd(), pick_interest(), pick_mode());
+                model.modify(&mut sel, fd, i, Some(m));
+            }
+            5 | 6 => model.select(&mut sel),
+            _ => {
+                // close(): every registration forgotten, the backend released.
+                sel.close();
+                sel = Sel::<N, EDGE>::new();
+                model.regs.clear();
+                // A new selector starts its generations again.
+                model.issued.clear();
+            }
+        }
+        let watched = MIRROR.with(|m| m.borrow().0.clone());
+        model.check(&sel, &watched);
+    }
+}
