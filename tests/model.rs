@@ -15,6 +15,8 @@
 
 #[path = "support/fake_selector.rs"]
 mod fake_selector;
+#[path = "support/timer_model.rs"]
+mod timer_model;
 
 use picosel::backend::{Backend, Epoll, Poll, Select};
 use picosel::{Errno, Error, Interest, Mode, Ready, Selector, SelectorKey};
@@ -690,19 +692,56 @@ proptest! {
     }
 }
 
-/// A fixed set of pseudo-random inputs: runs under Miri too (no syscalls, no proptest).
-#[test]
-fn fake_backend_fixed_inputs() {
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn timers_match_model(data in prop::collection::vec(any::<u8>(), 0..1024)) {
+        timer_model::run(&data);
+    }
+}
+
+/// `runs` pseudo-random inputs of 512 bytes (xorshift64), the same on every run.
+fn fixed_inputs(runs: usize, f: fn(&[u8])) {
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    let runs = if cfg!(miri) { 8 } else { 400 };
+    let mut data = vec![0u8; 512];
     for _ in 0..runs {
-        let mut data = Vec::with_capacity(512);
-        for _ in 0..512 {
+        for b in &mut data {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            data.push((seed >> 24) as u8);
+            *b = (seed >> 24) as u8;
         }
-        fake_selector::run(&data);
+        f(&data);
     }
+}
+
+/// Fixed inputs for the fake-backend check: runs under Miri too (no syscalls, no proptest).
+#[test]
+fn fake_backend_fixed_inputs() {
+    fixed_inputs(if cfg!(miri) { 8 } else { 400 }, fake_selector::run);
+}
+
+/// KNOWN BUG (src/timer.rs, `Timers::expire`): `skipped + 1` overflows `u64` when a 1 ns
+/// periodic timer with deadline 0 expires at `Instant::MAX`. With overflow checks it panics;
+/// without, the deadline never advances and the timer fires on every call. Fix: compute
+/// `u128::from(skipped) + 1`. Un-ignore once fixed (and clear `AVOID_PERIOD_OVERFLOW` in
+/// `support/timer_model.rs`).
+#[test]
+#[ignore = "known bug: Timers::expire overflows at Instant::MAX with a 1 ns period"]
+fn timer_period_overflow() {
+    let mut t = picosel::Timers::<u32, 1>::new();
+    let period = Some(Duration::from_nanos(1));
+    t.add(picosel::Instant::from_nanos(0), period, 7).unwrap();
+    let e = t.expire(picosel::Instant::MAX).expect("due");
+    assert_eq!((e.handler, e.missed), (7, u32::MAX));
+    // The next deadline lies beyond Instant::MAX: saturated there, not left at 0.
+    assert_eq!(t.next_deadline(), Some(picosel::Instant::MAX));
+}
+
+/// Fixed inputs for the timer-table check; runs under Miri too.
+#[test]
+fn timers_fixed_inputs() {
+    fixed_inputs(if cfg!(miri) { 8 } else { 400 }, timer_model::run);
 }
