@@ -225,18 +225,20 @@ fn expire(m: &mut Model, now: u64) -> Option<Expired<u32>> {
         return None;
     }
     let mut missed = 0;
-    if t.period == 0 {
-        m.ids[i].1 = None;
-    } else {
-        let skipped = (now - t.deadline) / t.period;
-        missed = u32::try_from(skipped).unwrap_or(u32::MAX);
-        let next = u128::from(t.deadline) + (u128::from(skipped) + 1) * u128::from(t.period);
-        m.seq += 1;
-        m.ids[i].1 = Some(ModelTimer {
-            deadline: u64::try_from(next).unwrap_or(u64::MAX),
-            seq: m.seq,
-            ..t
-        });
+    match (now - t.deadline).checked_div(t.period) {
+        // Period 0: a one-shot timer, gone once fired.
+        None => m.ids[i].1 = None,
+        Some(skipped) => {
+            // The first grid point after `now`, saturating at the end of time.
+            missed = u32::try_from(skipped).unwrap_or(u32::MAX);
+            let next = u128::from(t.deadline) + (u128::from(skipped) + 1) * u128::from(t.period);
+            m.seq += 1;
+            m.ids[i].1 = Some(ModelTimer {
+                deadline: u64::try_from(next).unwrap_or(u64::MAX),
+                seq: m.seq,
+                ..t
+            });
+        }
     }
     Some(Expired {
         id,
