@@ -4,20 +4,33 @@
 
 pub mod backend;
 mod error;
+mod event_loop;
 mod interest;
 mod key;
 mod registry;
 mod selector;
+#[cfg(feature = "signal")]
+mod signal;
 mod time;
 mod timer;
+mod waker;
 
 pub use backend::{Epoll, Poll, Select};
 pub use error::{Errno, Error, Result};
+#[cfg(feature = "signal")]
+pub use event_loop::SignalHandler;
+pub use event_loop::{
+    DefaultEventLoop, EpollEventLoop, EventLoop, IoEvent, IoHandler, PollEventLoop,
+    SelectEventLoop, TimerEvent, TimerHandler, WakeHandler,
+};
 pub use interest::{Interest, Mode, Ready};
 pub use key::{SelectorKey, Source};
 pub use rustix::fd::RawFd;
 pub use selector::{
     DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
 };
+#[cfg(feature = "signal")]
+pub use signal::{block_signals, Signal, SignalEvent};
 pub use time::Instant;
 pub use timer::{Expired, TimerId, Timers};
+pub use waker::Waker;

@@ -1,0 +1,123 @@
+//! [`Waker`]: wakes an event loop from another thread, through an eventfd(2).
+//!
+//! The loop registers an eventfd for READ. [`Waker::wake`] adds 1 to the eventfd's counter,
+//! which makes it readable; the loop reads the counter once (a read returns the sum and
+//! resets it to zero, `EFD_SEMAPHORE` not set) and runs the wake handler once. So any number
+//! of wakes before the loop gets to run coalesce into one dispatch, and a wake that arrives
+//! while the handler runs is never lost: it makes the counter non-zero again.
+//!
+//! Each `Waker` owns its own duplicate of the eventfd (`F_DUPFD_CLOEXEC`), not the loop's fd
+//! number. Writing through a number the waker does not own could, after the loop closed its
+//! fd and the process reused the number, write 8 bytes into an unrelated file or socket; with
+//! its own fd a waker that outlives its loop writes to an eventfd nobody reads, harmlessly.
+//!
+//! # References
+//! - [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html)
+
+use crate::{Errno, Error, Result};
+use rustix::event::{eventfd, EventfdFlags};
+use rustix::fd::{AsFd, OwnedFd};
+
+/// A handle that wakes an [`EventLoop`](crate::EventLoop) blocked in its wait, from any thread.
+///
+/// `Send + Sync`: share it by reference (for example in an `Arc` or a `static`), or make more
+/// with [`try_clone`](Self::try_clone). It is not `Clone` because a copy costs an fd (`dup`),
+/// which can fail. Get one from [`EventLoop::waker`](crate::EventLoop::waker).
+///
+/// # Examples
+///
+/// ```
+/// use picosel::DefaultEventLoop;
+/// use std::time::Duration;
+///
+/// fn on_wake(ev: &mut DefaultEventLoop<u32, 4, 0>) {
+///     *ev.context() += 1;
+///     ev.stop();
+/// }
+///
+/// let mut ev = DefaultEventLoop::<u32, 4, 0>::new(0);
+/// let waker = ev.waker(on_wake).unwrap();
+/// let t = std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(20));
+///     waker.wake().unwrap();
+/// });
+/// ev.run().unwrap(); // blocks with no timeout until the wake
+/// assert_eq!(*ev.context(), 1);
+/// t.join().unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    /// A waker writing to (a duplicate of) the loop's eventfd.
+    pub(crate) fn new(eventfd: &OwnedFd) -> Result<Waker> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(eventfd, 0).map_err(Error::Os)?;
+        Ok(Waker { fd })
+    }
+
+    /// Wakes the loop: its wake handler runs once at its next dispatch, however many times
+    /// `wake` was called before. Never blocks; one `write` of 8 bytes.
+    ///
+    /// # Errors
+    /// The kernel's refusal of the write, which does not happen on a valid eventfd. A counter
+    /// already at its maximum (`EAGAIN`) means a wake is pending, so that is `Ok`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use picosel::DefaultEventLoop;
+    /// # use std::time::Duration;
+    /// fn on_wake(ev: &mut DefaultEventLoop<u32, 4, 0>) {
+    ///     *ev.context() += 1;
+    /// }
+    /// let mut ev = DefaultEventLoop::<u32, 4, 0>::new(0);
+    /// let waker = ev.waker(on_wake).unwrap();
+    /// for _ in 0..10 {
+    ///     waker.wake().unwrap();
+    /// }
+    /// assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1); // coalesced
+    /// assert_eq!(*ev.context(), 1);
+    /// ```
+    #[doc(alias = "eventfd_write")]
+    pub fn wake(&self) -> Result<()> {
+        loop {
+            return match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
+                Ok(_) | Err(Errno::AGAIN) => Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(e) => Err(Error::Os(e)),
+            };
+        }
+    }
+
+    /// Another waker for the same loop (a new `dup` of the eventfd).
+    ///
+    /// # Errors
+    /// The kernel's refusal (`EMFILE`: out of fds).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use picosel::DefaultEventLoop;
+    /// # fn on_wake(_: &mut DefaultEventLoop<(), 4, 0>) {}
+    /// let mut ev = DefaultEventLoop::<(), 4, 0>::new(());
+    /// let a = ev.waker(on_wake).unwrap();
+    /// let b = a.try_clone().unwrap();
+    /// b.wake().unwrap();
+    /// ```
+    pub fn try_clone(&self) -> Result<Waker> {
+        Waker::new(&self.fd)
+    }
+}
+
+/// A new nonblocking eventfd for a loop.
+pub(crate) fn open() -> Result<OwnedFd> {
+    eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(Error::Os)
+}
+
+/// Resets the counter; nothing to do if it is already zero (`EAGAIN`).
+pub(crate) fn drain(fd: impl AsFd) {
+    let mut buf = [0u8; 8];
+    let _ = rustix::io::read(fd, &mut buf);
+}
