@@ -359,7 +359,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
                 missed = u32::try_from(skipped).unwrap_or(u32::MAX);
                 // deadline + (skipped + 1) * period > now; saturates at Instant::MAX, never
                 // wraps (u64 * u64 fits in u128).
-                let step = u128::from(skipped + 1) * u128::from(s.period);
+                let step = (u128::from(skipped) + 1) * u128::from(s.period);
                 let next = u128::from(s.deadline) + step;
                 let seq = self.next_seq();
                 let e = &mut self.slots[slot as usize];
@@ -538,6 +538,12 @@ mod tests {
             .add(Instant::MAX, Some(Duration::from_secs(1)), ())
             .unwrap();
         assert!(t.expire(Instant::MAX).is_some());
+        assert_eq!(t.deadline(id), Some(Instant::MAX));
+        // The largest possible lateness with the smallest period: u64::MAX periods skipped.
+        let mut t = Timers::<(), 1>::new();
+        let id = t.add(at(0), Some(Duration::from_nanos(1)), ()).unwrap();
+        let e = t.expire(Instant::MAX).unwrap();
+        assert_eq!(e.missed, u32::MAX);
         assert_eq!(t.deadline(id), Some(Instant::MAX));
     }
 
