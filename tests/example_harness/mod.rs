@@ -189,7 +189,9 @@ impl Example {
     pub fn listening_addr(&mut self) -> SocketAddr {
         let line = self.expect_line("`listening on ADDR`", |l| l.starts_with("listening on "));
         line["listening on ".len()..]
-            .trim()
+            .split([',', ' '])
+            .next()
+            .unwrap_or("")
             .parse()
             .unwrap_or_else(|e| panic!("{}: bad address in {line:?}: {e}", self.name))
     }
