@@ -1,0 +1,257 @@
+//! A daemon skeleton: read a sensor on a periodic timer, reload settings on SIGHUP, exit
+//! cleanly on SIGTERM — all on one thread, on picosel's event loop.
+//!
+//! ```sh
+//! cargo run --example periodic_sensor                                  # CPU temperature, 1 s
+//! cargo run --example periodic_sensor -- --path /tmp/value --period-ms 200
+//! cargo run --example periodic_sensor -- --config sensor.conf          # kill -HUP re-reads it
+//! ```
+//!
+//! Each reading is printed as `WALL_CLOCK t=SECONDS value=VALUE`: the UTC time for people,
+//! and the seconds since start on the monotonic clock, which never jumps (a Pi has no
+//! real-time clock and sets its wall clock from the network after boot). On a Raspberry Pi
+//! the default path, `/sys/class/thermal/thermal_zone0/temp`, holds the SoC temperature in
+//! thousandths of a degree Celsius.
+//!
+//! The config file holds `key = value` lines (`#` starts a comment):
+//!
+//! ```text
+//! path = /sys/class/thermal/thermal_zone0/temp
+//! period_ms = 1000
+//! ```
+//!
+//! Options on the command line give the starting values; the file, when given, overrides them
+//! and is read again on every SIGHUP. A file that does not parse on reload is reported and
+//! the running settings are kept, so a typo never stops the daemon.
+
+mod common;
+
+use picosel::{block_signals, DefaultEventLoop, Signal, SignalEvent, TimerEvent, TimerId};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "periodic_sensor [--path FILE] [--period-ms MS] [--config FILE]\n  \
+                     defaults: --path /sys/class/thermal/thermal_zone0/temp --period-ms 1000";
+const DEFAULT_PATH: &str = "/sys/class/thermal/thermal_zone0/temp";
+
+/// The loop watches only its signalfd; one timer does the reading.
+type Loop = DefaultEventLoop<Daemon, 2, 1>;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Settings {
+    path: PathBuf,
+    period: Duration,
+}
+
+struct Daemon {
+    /// The command line's settings, which the config file overrides.
+    base: Settings,
+    config: Option<PathBuf>,
+    now: Settings,
+    timer: Option<TimerId>,
+    /// Monotonic time at start: `t=` in the output is measured from here.
+    start: Duration,
+    readings: u64,
+    /// The last read error, so a sensor that stays missing is reported once, not per tick.
+    failing: Option<String>,
+}
+
+fn parse_period(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "period must be a positive number of milliseconds, not {s:?}"
+        )),
+    }
+}
+
+/// Reads the config file over `base`.
+fn load(base: &Settings, config: Option<&Path>) -> Result<Settings, String> {
+    let mut s = base.clone();
+    let Some(file) = config else {
+        return Ok(s);
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", file.display(), i + 1);
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{}: expected `key = value`", at()))?;
+        match key.trim() {
+            "path" => s.path = PathBuf::from(value.trim()),
+            "period_ms" => s.period = parse_period(value).map_err(|e| format!("{}: {e}", at()))?,
+            k => return Err(format!("{}: unknown key {k:?} (path, period_ms)", at())),
+        }
+    }
+    Ok(s)
+}
+
+/// Reads the sensor: the first line of the file, trimmed. A fixed buffer is enough for a
+/// sysfs attribute, which the kernel limits to one page.
+fn read_sensor(path: &Path) -> std::io::Result<String> {
+    let mut buf = [0u8; 128];
+    let n = std::fs::File::open(path)?.read(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
+}
+
+fn on_tick(lp: &mut Loop, ev: TimerEvent) {
+    let d = lp.context();
+    let t = common::monotonic().saturating_sub(d.start);
+    match read_sensor(&d.now.path) {
+        Ok(value) => {
+            d.readings += 1;
+            if d.failing.take().is_some() {
+                eprintln!("{}: readable again", d.now.path.display());
+            }
+            let missed = match ev.missed {
+                0 => String::new(),
+                n => format!(" (missed {n} periods)"),
+            };
+            println!(
+                "{} t={:.3} value={value}{missed}",
+                common::wall_clock(),
+                t.as_secs_f64()
+            );
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            if d.failing.as_deref() != Some(msg.as_str()) {
+                eprintln!("cannot read {}: {msg}", d.now.path.display());
+                d.failing = Some(msg);
+            }
+        }
+    }
+}
+
+fn on_signal(lp: &mut Loop, ev: SignalEvent) {
+    if ev.signal == Signal::HUP {
+        reload(lp);
+    } else {
+        lp.stop();
+    }
+}
+
+/// SIGHUP: read the settings again, and restart the timer if the period changed.
+fn reload(lp: &mut Loop) {
+    let d = lp.context();
+    let new = match load(&d.base, d.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reload failed, keeping the running settings: {e}");
+            return;
+        }
+    };
+    let restart = new.period != d.now.period;
+    d.now = new;
+    d.failing = None;
+    println!(
+        "reloaded: path={} period_ms={}",
+        d.now.path.display(),
+        d.now.period.as_millis()
+    );
+    if restart {
+        let period = d.now.period;
+        if let Some(old) = d.timer.take() {
+            let _ = lp.cancel_timer(old);
+        }
+        match lp.add_periodic(period, on_tick) {
+            Ok(id) => lp.context().timer = Some(id),
+            Err(e) => {
+                eprintln!("cannot start the timer: {e}");
+                lp.stop();
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Block the signals before anything else: from now on they are only taken through the
+    // loop's signalfd, never delivered asynchronously.
+    if let Err(e) = block_signals(&[Signal::HUP, Signal::INT, Signal::TERM]) {
+        eprintln!("periodic_sensor: cannot block signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut base = Settings {
+        path: PathBuf::from(DEFAULT_PATH),
+        period: Duration::from_secs(1),
+    };
+    let mut config = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let a = arg.to_string_lossy().into_owned();
+        common::maybe_help(USAGE, &a);
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| common::usage_error(USAGE, &format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--path" => base.path = PathBuf::from(value()),
+            "--config" => config = Some(PathBuf::from(value())),
+            "--period-ms" => {
+                base.period = parse_period(&value().to_string_lossy())
+                    .unwrap_or_else(|e| common::usage_error(USAGE, &e))
+            }
+            _ => common::usage_error(USAGE, &format!("unexpected argument {a:?}")),
+        }
+    }
+    let now = match load(&base, config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("periodic_sensor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Fail early and clearly when there is no sensor; once running, a sensor that goes away
+    // is reported and retried on every tick.
+    if let Err(e) = read_sensor(&now.path) {
+        eprintln!(
+            "periodic_sensor: cannot read {}: {e}\n  \
+             no sensor at this path? pass --path FILE (on a Raspberry Pi: {DEFAULT_PATH})",
+            now.path.display()
+        );
+        return ExitCode::FAILURE;
+    }
+
+    let mut lp = Loop::new(Daemon {
+        base,
+        config,
+        now,
+        timer: None,
+        start: common::monotonic(),
+        readings: 0,
+        failing: None,
+    });
+    for sig in [Signal::HUP, Signal::INT, Signal::TERM] {
+        if let Err(e) = lp.add_signal(sig, on_signal) {
+            eprintln!("periodic_sensor: cannot watch signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let period = lp.context().now.period;
+    match lp.add_periodic(period, on_tick) {
+        Ok(id) => lp.context().timer = Some(id),
+        Err(e) => {
+            eprintln!("periodic_sensor: cannot start the timer: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let d = lp.context();
+    println!(
+        "reading {} every {} ms",
+        d.now.path.display(),
+        d.now.period.as_millis()
+    );
+    if let Err(e) = lp.run() {
+        eprintln!("periodic_sensor: event loop: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("stopped after {} readings", lp.context().readings);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,144 @@
+//! `periodic_sensor` with a temporary file standing in for the sensor: readings at the
+//! period, SIGHUP reloading the config file, SIGTERM/SIGINT ending it with status 0.
+
+mod example_harness;
+
+use example_harness::{run_to_end, Example};
+use rustix::process::Signal;
+use std::path::PathBuf;
+
+/// A fresh temporary directory for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("picosel_{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A reading line: `WALL t=SECONDS value=VALUE`.
+struct Reading {
+    t: f64,
+    value: String,
+}
+
+fn next_reading(ex: &mut Example) -> Reading {
+    let line = ex.expect_line("a reading", |l| l.contains(" t=") && l.contains(" value="));
+    let field = |name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            .to_string()
+    };
+    Reading {
+        t: field("t=").parse().unwrap(),
+        value: field("value="),
+    }
+}
+
+#[test]
+fn readings_arrive_at_the_period_and_sigterm_exits_zero() {
+    let dir = TempDir::new("sensor_period");
+    let sensor = dir.file("temp", "42000\n");
+    let mut ex = Example::spawn(
+        "periodic_sensor",
+        &["--path", &sensor, "--period-ms", "100"],
+    );
+    ex.expect_line("the start line", |l| {
+        l == format!("reading {sensor} every 100 ms")
+    });
+    for k in 1..=5 {
+        let r = next_reading(&mut ex);
+        assert_eq!(r.value, "42000");
+        // A periodic timer never fires early: the k-th reading is at least k periods after
+        // the start (printed to the millisecond, hence the 1 ms of slack).
+        assert!(r.t >= k as f64 * 0.1 - 0.001, "reading {k} at t={}", r.t);
+    }
+    std::fs::write(&sensor, "43500\n").unwrap();
+    ex.expect_line("the new value", |l| l.ends_with(" value=43500"));
+
+    ex.signal(Signal::TERM);
+    let (status, rest) = ex.finish();
+    assert_eq!(status.code(), Some(0), "{}", ex.stderr());
+    assert!(
+        rest.last().is_some_and(|l| l.starts_with("stopped after ")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn sighup_rereads_the_config_file_and_sigint_exits_zero() {
+    let dir = TempDir::new("sensor_reload");
+    let a = dir.file("a", "1\n");
+    let b = dir.file("b", "2\n");
+    let config = dir.file(
+        "sensor.conf",
+        &format!("# first\npath = {a}\nperiod_ms = 50\n"),
+    );
+    let mut ex = Example::spawn("periodic_sensor", &["--config", &config]);
+    ex.expect_line("the start line", |l| {
+        l == format!("reading {a} every 50 ms")
+    });
+    assert_eq!(next_reading(&mut ex).value, "1");
+
+    std::fs::write(&config, format!("path = {b}\nperiod_ms = 30\n")).unwrap();
+    ex.signal(Signal::HUP);
+    ex.expect_line("the reload", |l| {
+        l == format!("reloaded: path={b} period_ms=30")
+    });
+    assert_eq!(next_reading(&mut ex).value, "2");
+
+    // A broken file is reported and the running settings kept.
+    std::fs::write(&config, "period_ms = soon\n").unwrap();
+    ex.signal(Signal::HUP);
+    let deadline = std::time::Instant::now() + example_harness::PATIENCE;
+    while !ex.stderr().contains("reload failed") {
+        assert!(std::time::Instant::now() < deadline, "{}", ex.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(ex.stderr().contains("sensor.conf:1"), "{}", ex.stderr());
+    assert_eq!(next_reading(&mut ex).value, "2");
+
+    ex.signal(Signal::INT);
+    let (status, _) = ex.finish();
+    assert_eq!(status.code(), Some(0), "{}", ex.stderr());
+}
+
+#[test]
+fn a_missing_sensor_is_a_clear_error() {
+    let (status, _, stderr) = run_to_end("periodic_sensor", &["--path", "/nonexistent/temp"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read /nonexistent/temp") && stderr.contains("--path"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_arguments_and_config_are_refused() {
+    for args in [&["--period-ms", "0"][..], &["--path"][..], &["--fast"][..]] {
+        let (status, _, stderr) = run_to_end("periodic_sensor", args);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
+    }
+    let dir = TempDir::new("sensor_badconf");
+    let config = dir.file("bad.conf", "colour = blue\n");
+    let (status, _, stderr) = run_to_end("periodic_sensor", &["--config", &config]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown key \"colour\""), "{stderr}");
+}
