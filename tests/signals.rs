@@ -1,0 +1,298 @@
+//! Real signals sent to the whole process reach the event loop's handlers (CONFORMANCE 24), on
+//! every backend.
+//!
+//! A binary of its own without the libtest harness (`harness = false` in Cargo.toml): a signal
+//! sent to the process goes to any thread that does not block it, and libtest's threads are
+//! started before any test could block anything. Here `main` blocks the signals first, as a
+//! daemon must (see `picosel::block_signals`), so every thread started later inherits the mask
+//! and the signals wait for the loop's signalfd. The checks run one after another.
+
+use picosel::backend::Backend;
+use picosel::{
+    block_signals, EventLoop, Instant, Interest, IoEvent, Signal, SignalEvent, TimerEvent,
+};
+use rustix::fd::OwnedFd;
+use rustix::pipe::PipeFlags;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+const HANDLED: [Signal; 6] = [
+    Signal::INT,
+    Signal::TERM,
+    Signal::HUP,
+    Signal::USR1,
+    Signal::USR2,
+    Signal::CHLD,
+];
+
+#[derive(Default)]
+struct Ctx {
+    signals: Vec<SignalEvent>,
+    /// Stop when this signal arrives.
+    stop_on: Option<Signal>,
+    /// Watchdog fired: the signal never came.
+    watchdog: bool,
+    timer_at: Option<Instant>,
+}
+
+type L<B> = EventLoop<B, Ctx, 8, 2>;
+
+fn on_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
+    ev.context().signals.push(sig);
+    if ev.context().stop_on == Some(sig.signal) {
+        ev.stop();
+    }
+}
+
+fn on_watchdog<B: Backend>(ev: &mut L<B>, _io: IoEvent) {
+    ev.context().watchdog = true;
+    ev.stop();
+}
+
+fn pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+fn uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+fn kill_process(sig: Signal) {
+    let s = rustix::process::Signal::from_named_raw(sig.as_raw()).unwrap();
+    rustix::process::kill_process(rustix::process::getpid(), s).unwrap();
+}
+
+#[allow(unsafe_code)]
+fn raise(sig: Signal) {
+    // SAFETY: raise(3) signals the calling thread, which blocks `sig` (set up in main).
+    assert_eq!(unsafe { libc::raise(sig.as_raw()) }, 0);
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).unwrap()
+}
+
+fn new_loop<B: Backend>() -> L<B> {
+    let mut ev = L::<B>::new(Ctx::default());
+    for s in HANDLED {
+        ev.add_signal(s, on_signal::<B>).unwrap();
+    }
+    ev
+}
+
+/// Runs turns until `n` signals were handled (bounded: 10 s).
+fn run_until<B: Backend>(ev: &mut L<B>, n: usize) {
+    let start = Instant::now();
+    while ev.context().signals.len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "signal never arrived"
+        );
+        ev.run_once(Some(MS * 100)).unwrap();
+    }
+}
+
+/// Runs `ev.run()` while `send` runs on another thread; a pipe written after 10 s (only if
+/// `run` has not returned by then) ends a lost wait with a failure instead of a hang.
+fn run_while<B: Backend>(ev: &mut L<B>, send: impl FnOnce() + Send + 'static) {
+    let (dog_r, dog_w) = pipe();
+    ev.register(&dog_r, Interest::READ, 0, on_watchdog::<B>)
+        .unwrap();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        send();
+        if done_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            rustix::io::write(&dog_w, b"!").unwrap();
+        }
+    });
+    ev.run().unwrap();
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
+    ev.unregister(&dog_r).unwrap();
+    assert!(!ev.context().watchdog, "run() was not ended by the signal");
+}
+
+// ---- the checks -----------------------------------------------------------------------------
+
+fn every_raised_signal_reaches_its_handler<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    for s in HANDLED {
+        raise(s);
+    }
+    // Six pending signals; the loop reads them a few at a time.
+    run_until(&mut ev, HANDLED.len());
+    let mut got: Vec<i32> = ev
+        .context()
+        .signals
+        .iter()
+        .map(|s| s.signal.as_raw())
+        .collect();
+    got.sort();
+    let mut want: Vec<i32> = HANDLED.iter().map(|s| s.as_raw()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    for s in &ev.context().signals {
+        assert_eq!((s.pid, s.uid), (pid(), uid()));
+    }
+}
+
+fn kill_to_the_process_reaches_the_handler<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    kill_process(Signal::HUP);
+    run_until(&mut ev, 1);
+    let s = ev.context().signals[0];
+    assert_eq!((s.signal, s.pid, s.uid), (Signal::HUP, pid(), uid()));
+}
+
+fn kill_from_another_thread_wakes_a_blocked_run<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    ev.context().stop_on = Some(Signal::USR1);
+    let start = Instant::now();
+    run_while(&mut ev, || {
+        std::thread::sleep(MS * 30);
+        kill_process(Signal::USR1);
+    });
+    assert_eq!(ev.context().signals.len(), 1);
+    assert_eq!(ev.context().signals[0].signal, Signal::USR1);
+    assert!(start.elapsed() >= MS * 30);
+}
+
+fn sigterm_makes_run_return_cleanly<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    ev.context().stop_on = Some(Signal::TERM);
+    run_while(&mut ev, || {
+        std::thread::sleep(MS * 20);
+        kill_process(Signal::TERM);
+    });
+    assert!(ev.is_stopped());
+    assert_eq!(ev.context().signals.len(), 1);
+    // Still alive and usable: nothing else is pending.
+    assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
+}
+
+fn sigchld_arrives_when_a_child_exits<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    run_until(&mut ev, 1);
+    let s = ev.context().signals[0];
+    assert_eq!((s.signal, s.pid), (Signal::CHLD, child.id()));
+    assert!(child.wait().unwrap().success());
+}
+
+static ALARMS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_alarm(_sig: libc::c_int) {
+    ALARMS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[allow(unsafe_code)]
+fn catch_alarm() {
+    // SAFETY: installs a handler that only touches an atomic (async-signal-safe), without
+    // SA_RESTART, so a blocked wait returns EINTR; `act` is fully initialised.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = count_alarm as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut act.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut()),
+            0
+        );
+    }
+}
+
+fn stop_on_timer<B: Backend>(ev: &mut L<B>, _t: TimerEvent) {
+    ev.context().timer_at = Some(Instant::now());
+    ev.stop();
+}
+
+#[allow(unsafe_code)]
+fn interrupted_wait_is_not_an_error<B: Backend>() {
+    let mut ev = new_loop::<B>();
+    let before = ALARMS.load(Ordering::SeqCst);
+    let start = Instant::now();
+    ev.add_timer(MS * 150, stop_on_timer::<B>).unwrap();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    run_while(&mut ev, move || {
+        std::thread::sleep(MS * 30);
+        // SAFETY: `me` is the main thread, alive and blocked in run() for the next 120 ms.
+        assert_eq!(unsafe { libc::pthread_kill(me, libc::SIGALRM) }, 0);
+    });
+    // The wait was interrupted (the handler ran), run() went on, and the timer still fired on
+    // time, not early.
+    assert_eq!(ALARMS.load(Ordering::SeqCst), before + 1);
+    assert!(ev.context().timer_at.unwrap() - start >= MS * 150);
+    assert!(ev.context().signals.is_empty());
+}
+
+// ---- runner --------------------------------------------------------------------------------
+
+type Check = (&'static str, fn());
+
+macro_rules! checks {
+    ($b:ty, $($name:ident),* $(,)?) => {
+        [$((stringify!($name), $name::<$b> as fn())),*]
+    };
+}
+
+fn all<B: Backend>() -> [Check; 6] {
+    checks!(
+        B,
+        every_raised_signal_reaches_its_handler,
+        kill_to_the_process_reaches_the_handler,
+        kill_from_another_thread_wakes_a_blocked_run,
+        sigterm_makes_run_return_cleanly,
+        sigchld_arrives_when_a_child_exits,
+        interrupted_wait_is_not_an_error,
+    )
+}
+
+fn main() {
+    // First, before any thread exists: every thread started later inherits this mask.
+    block_signals(&HANDLED).unwrap();
+    catch_alarm();
+
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let suites = [
+        (picosel::Epoll::NAME, all::<picosel::Epoll>()),
+        (picosel::Poll::NAME, all::<picosel::Poll>()),
+        (picosel::Select::NAME, all::<picosel::Select>()),
+    ];
+    let list = std::env::args().any(|a| a == "--list");
+    let (mut passed, mut failed) = (0, Vec::new());
+    for (backend, checks) in suites {
+        for (name, check) in checks {
+            let full = format!("{backend}::{name}");
+            if !filter.is_empty() && !filter.iter().any(|f| full.contains(f.as_str())) {
+                continue;
+            }
+            if list {
+                println!("{full}: test");
+                continue;
+            }
+            let ok = std::panic::catch_unwind(check).is_ok();
+            println!("test {full} ... {}", if ok { "ok" } else { "FAILED" });
+            if ok {
+                passed += 1;
+            } else {
+                failed.push(full);
+            }
+        }
+    }
+    if list {
+        return;
+    }
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
