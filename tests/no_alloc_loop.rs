@@ -1,0 +1,182 @@
+//! Zero heap allocations in the event loop (CONFORMANCE 26): creating a loop, then thousands
+//! of register / dispatch / modify / unregister cycles with one-shot, cancelled and periodic
+//! timers, raised signals and waker wakes, on each backend, allocate nothing. A counting global
+//! allocator counts the allocations made by this thread while armed.
+
+use picosel::backend::Backend;
+use picosel::{EventLoop, Interest, IoEvent, Signal, SignalEvent, TimerEvent};
+use rustix::fd::BorrowedFd;
+use rustix::pipe::PipeFlags;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    if ARMED.try_with(|a| a.get()).unwrap_or(false) {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged; counting touches only const-initialised
+// thread-locals, which never allocate.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns how many allocations this thread made in it.
+fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    f();
+    ARMED.with(|a| a.set(false));
+    COUNT.with(|c| c.get())
+}
+
+#[derive(Default)]
+struct Ctx {
+    reads: u64,
+    timers: u64,
+    missed: u64,
+    signals: u64,
+    wakes: u64,
+}
+
+type L<B> = EventLoop<B, Ctx, 16, 8>;
+
+#[allow(unsafe_code)]
+fn on_read<B: Backend>(ev: &mut L<B>, io: IoEvent) {
+    // SAFETY: the test keeps the pipe open across every dispatch.
+    let fd = unsafe { BorrowedFd::borrow_raw(io.fd) };
+    let mut buf = [0u8; 16];
+    let n = rustix::io::read(fd, &mut buf).unwrap();
+    ev.context().reads += n as u64;
+}
+
+fn on_timer<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
+    ev.context().timers += 1;
+    ev.context().missed += u64::from(t.missed);
+}
+
+fn never<B: Backend>(_ev: &mut L<B>, _t: TimerEvent) {
+    panic!("a cancelled timer fired");
+}
+
+fn on_signal<B: Backend>(ev: &mut L<B>, s: SignalEvent) {
+    assert_eq!(s.signal, Signal::USR1);
+    ev.context().signals += 1;
+}
+
+fn on_wake<B: Backend>(ev: &mut L<B>) {
+    ev.context().wakes += 1;
+}
+
+#[allow(unsafe_code)]
+fn raise(sig: Signal) {
+    // SAFETY: raise(3) signals the calling thread, which blocks `sig` (add_signal did).
+    assert_eq!(unsafe { libc::raise(sig.as_raw()) }, 0);
+}
+
+const CYCLES: u64 = 2_000;
+
+fn loop_cycles<B: Backend>() {
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).unwrap();
+    let mut totals = Ctx::default();
+    let n = allocations(|| {
+        let mut ev = L::<B>::new(Ctx::default());
+        ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
+        let waker = ev.waker(on_wake::<B>).unwrap();
+        let periodic = ev
+            .add_periodic(Duration::from_micros(100), on_timer::<B>)
+            .unwrap();
+        for i in 0..CYCLES {
+            ev.register(&r, Interest::READ, i as usize, on_read::<B>)
+                .unwrap();
+            rustix::io::write(&w, b"x").unwrap();
+            ev.add_timer(Duration::ZERO, on_timer::<B>).unwrap();
+            let gone = ev.add_timer(Duration::from_secs(60), never::<B>).unwrap();
+            ev.cancel_timer(gone).unwrap();
+            if i % 10 == 0 {
+                raise(Signal::USR1);
+            }
+            waker.wake().unwrap();
+            waker.wake().unwrap();
+            // The read, the zero timer, the wake (and maybe the periodic and the signal).
+            let mut ran = 0;
+            while ran < 3 {
+                ran += ev.run_once(Some(Duration::from_millis(10))).unwrap();
+            }
+            ev.modify(&r, Interest::READ | Interest::PRIORITY).unwrap();
+            ev.unregister(&r).unwrap();
+        }
+        // Collect any signal still pending.
+        while ev.context().signals < CYCLES / 10 {
+            ev.run_once(Some(Duration::from_millis(10))).unwrap();
+        }
+        ev.cancel_timer(periodic).unwrap();
+        let c = ev.context();
+        totals = Ctx {
+            reads: c.reads,
+            timers: c.timers,
+            missed: c.missed,
+            signals: c.signals,
+            wakes: c.wakes,
+        };
+        drop(ev);
+        drop(waker);
+    });
+    assert_eq!(n, 0, "{} allocations on {}", n, B::NAME);
+    // The work really happened.
+    assert_eq!(totals.reads, CYCLES);
+    assert!(
+        totals.timers > CYCLES,
+        "zero timers plus some periodic ticks"
+    );
+    assert_eq!(totals.signals, CYCLES / 10);
+    assert_eq!(totals.wakes, CYCLES);
+    let _ = totals.missed;
+}
+
+#[test]
+fn epoll_loop_allocates_nothing() {
+    loop_cycles::<picosel::Epoll>();
+}
+
+#[test]
+fn poll_loop_allocates_nothing() {
+    loop_cycles::<picosel::Poll>();
+}
+
+#[test]
+fn select_loop_allocates_nothing() {
+    loop_cycles::<picosel::Select>();
+}
+
+/// The counter does count: a `Vec` allocates.
+#[test]
+fn the_counter_counts() {
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 64]))) >= 1);
+}
