@@ -162,10 +162,15 @@ fn idle() -> ExitCode {
     let mut ns = vec![vec![Vec::new(); KS.len()]; 4];
     for _ in 0..ROUNDS {
         for ki in 0..KS.len() {
-            ns[0][ki].push(raw.measure(ki));
-            ns[1][ki].push(ep.measure(ki));
-            ns[2][ki].push(po.measure(ki));
-            ns[3][ki].push(se.measure(ki));
+            let sample = [
+                raw.measure(ki),
+                ep.measure(ki),
+                po.measure(ki),
+                se.measure(ki),
+            ];
+            for (v, x) in ns.iter_mut().zip(sample) {
+                v[ki].push(x);
+            }
         }
     }
     let names = ["raw-epoll", "epoll", "poll", "select"];
@@ -303,6 +308,23 @@ fn sizes() -> ExitCode {
     row!(64);
     row!(256);
     row!(1024);
+    // The event loop with 16 timers and a one-word context.
+    macro_rules! lrow {
+        ($n:literal) => {
+            println!(
+                "{{\"bench\":\"sizes\",\"type\":\"EventLoop<_, u64, {}, 16>\",\"n\":{},\"epoll\":{},\"poll\":{},\"select\":{}}}",
+                $n,
+                $n,
+                size_of::<picosel::EventLoop<Epoll, u64, $n, 16>>(),
+                size_of::<picosel::EventLoop<Poll, u64, $n, 16>>(),
+                size_of::<picosel::EventLoop<Select, u64, $n, 16>>()
+            );
+        };
+    }
+    lrow!(16);
+    lrow!(64);
+    lrow!(256);
+    lrow!(1024);
     ExitCode::SUCCESS
 }
 

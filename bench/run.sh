@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds and runs picosel's whole benchmark set and rewrites BENCHMARKS.md at the repository
+# root. Run from anywhere: `bench/run.sh`. About 5 to 8 minutes on a 2-CPU machine.
+#
+#  1. Installs strace with apt-get if it is missing (as root or through `sudo -n`; otherwise
+#     the syscall count is reported as SKIPPED).
+#  2. Builds, optimised: the bench programs (bench/, a crate of its own: loadgen, floor_echo,
+#     sel_echo, micro, suite) and the root crate's `echo_server` example. If the example does
+#     not build, the echo benchmarks run against `sel_echo` only and say so.
+#  3. Builds the size-optimised, stripped binaries (profile `release-small`) of `echo_server`,
+#     the floor, the selector-only server and a std hello-world for x86_64, aarch64 and armv7;
+#     a cross target whose Rust std or linker is not installed is reported as SKIPPED.
+#  4. Runs `suite`, which starts the servers, drives them with `loadgen` in interleaved rounds,
+#     runs the micro-benchmarks and writes BENCHMARKS.md (with the machine, the date and the
+#     commands it ran). The raw output of every command goes to $CARGO_TARGET_DIR/bench-log.txt.
+#
+# Knobs (environment): BENCH_ROUNDS (default 5), BENCH_SECS (seconds per run, default 1.5),
+# CARGO_TARGET_DIR (default target/ in the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+mkdir -p "$CARGO_TARGET_DIR"
+START=$SECONDS
+say() { printf '== %s (%ds)\n' "$*" $((SECONDS - START)) >&2; }
+
+# 1. strace, for the syscall count.
+if ! command -v strace >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  say "installing strace"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq strace; } >/dev/null 2>&1 ||
+    echo "SKIPPED: strace could not be installed; no syscall count" >&2
+fi
+
+# 2. The programs.
+say "building the bench programs"
+cargo build --release --quiet --manifest-path bench/Cargo.toml --bins
+BIN=$CARGO_TARGET_DIR/release
+ECHO_ARGS=()
+say "building examples/echo_server"
+if cargo build --release --quiet --example echo_server; then
+  ECHO_ARGS=(--echo-server "$CARGO_TARGET_DIR/release/examples/echo_server")
+else
+  echo "NOTE: examples/echo_server does not build at this commit; echo benchmarks use sel_echo only" >&2
+fi
+
+# 3. Binary sizes.
+SIZES=$CARGO_TARGET_DIR/bench-sizes.tsv
+: >"$SIZES"
+INSTALLED=$(rustup target list --installed 2>/dev/null || true)
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+for T in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+  case $T in
+    aarch64-unknown-linux-gnu) LINKER=aarch64-linux-gnu-gcc ;;
+    armv7-unknown-linux-gnueabihf) LINKER=arm-linux-gnueabihf-gcc ;;
+    *) LINKER=cc ;;
+  esac
+  if [ "$T" != "$HOST" ]; then
+    if ! grep -qx "$T" <<<"$INSTALLED"; then
+      printf '%s\t(all)\tSKIPPED: `rustup target add %s` not done\n' "$T" "$T" >>"$SIZES"
+      continue
+    fi
+    if ! command -v "$LINKER" >/dev/null; then
+      printf '%s\t(all)\tSKIPPED: linker %s not installed\n' "$T" "$LINKER" >>"$SIZES"
+      continue
+    fi
+  fi
+  say "size-optimised builds for $T"
+  VAR=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$T")_LINKER
+  export "$VAR"="$LINKER"
+  if cargo build --quiet --profile release-small --target "$T" --example echo_server 2>/dev/null; then
+    F=$CARGO_TARGET_DIR/$T/release-small/examples/echo_server
+    printf '%s\techo_server (picosel event loop, std)\t%s\n' "$T" "$(stat -c %s "$F")" >>"$SIZES"
+  else
+    printf '%s\techo_server\tSKIPPED: does not build\n' "$T" >>"$SIZES"
+  fi
+  if cargo build --quiet --profile release-small --target "$T" --manifest-path bench/Cargo.toml \
+      --bin hello --bin floor_echo --bin sel_echo; then
+    D=$CARGO_TARGET_DIR/$T/release-small
+    printf '%s\tsel_echo (picosel Selector, std)\t%s\n' "$T" "$(stat -c %s "$D/sel_echo")" >>"$SIZES"
+    printf '%s\tfloor_echo (raw rustix epoll, std)\t%s\n' "$T" "$(stat -c %s "$D/floor_echo")" >>"$SIZES"
+    printf '%s\thello (std hello-world)\t%s\n' "$T" "$(stat -c %s "$D/hello")" >>"$SIZES"
+  else
+    printf '%s\tbench binaries\tSKIPPED: do not build\n' "$T" >>"$SIZES"
+  fi
+done
+
+# 4. Run and write BENCHMARKS.md.
+say "running the suite"
+"$BIN/suite" --bin "$BIN" "${ECHO_ARGS[@]}" --sizes "$SIZES" --notes bench/NOTES.md \
+  --rounds "${BENCH_ROUNDS:-5}" --secs "${BENCH_SECS:-1.5}" \
+  --out "$ROOT/BENCHMARKS.md" --log "$CARGO_TARGET_DIR/bench-log.txt"
+say "done: BENCHMARKS.md"
