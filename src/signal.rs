@@ -161,8 +161,12 @@ pub struct SignalEvent {
 /// signals already blocked.
 ///
 /// Call it in `main` before any thread is spawned, with every signal the event loop will
-/// handle: threads inherit the mask, so no thread is left to take the signal with its default
-/// action (see the [module docs](self)). Idempotent.
+/// handle. The mask is per thread and inherited by threads created afterwards, and a signal
+/// sent to the process (`kill`, systemd's SIGTERM, Ctrl-C's SIGINT) goes to any thread that
+/// does not block it: a thread started before this call would take the signal with its
+/// default action (for SIGTERM: the process dies without the loop seeing it). A
+/// single-threaded daemon needs only [`EventLoop::add_signal`](crate::EventLoop::add_signal),
+/// which blocks the signal in the calling thread. Idempotent.
 ///
 /// # Errors
 /// [`Error::Unsupported`] for SIGKILL or SIGSTOP, which cannot be blocked; nothing is changed.

@@ -20,6 +20,11 @@ use rustix::fd::{AsFd, OwnedFd};
 
 /// A handle that wakes an [`EventLoop`](crate::EventLoop) blocked in its wait, from any thread.
 ///
+/// Each waker owns its own duplicate of the loop's eventfd, so a waker that outlives its loop
+/// writes harmlessly to an eventfd nobody reads, never to whatever file reused the loop's fd
+/// number. Wakes add to the eventfd's counter; the loop reads it once per dispatch, so many
+/// wakes coalesce into one call of the wake handler.
+///
 /// `Send + Sync`: share it by reference (for example in an `Arc` or a `static`), or make more
 /// with [`try_clone`](Self::try_clone). It is not `Clone` because a copy costs an fd (`dup`),
 /// which can fail. Get one from [`EventLoop::waker`](crate::EventLoop::waker).
