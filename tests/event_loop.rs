@@ -599,3 +599,15 @@ per_backend!(
     wakes_coalesce_into_one_dispatch,
     waker_stops_run_from_another_thread,
 );
+
+/// A loop can move to the thread that runs it; a waker can be shared with any thread.
+#[test]
+fn loop_is_send_and_waker_is_send_and_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<picosel::DefaultEventLoop<Ctx, 16, 8>>();
+    send::<picosel::PollEventLoop<Ctx, 16, 8>>();
+    send::<picosel::SelectEventLoop<Ctx, 16, 8>>();
+    send::<picosel::Waker>();
+    sync::<picosel::Waker>();
+}
