@@ -97,6 +97,20 @@ fn a_line_split_across_writes_is_relayed_whole() {
     assert!(line.ends_with(": half a line"), "{line:?}");
 }
 
+/// The README's first commands: `echo_server`, and `chat_client` talking to it.
+#[test]
+fn chat_client_talks_to_the_echo_server() {
+    let mut server = Example::spawn("echo_server", &["127.0.0.1:0"]);
+    let addr = server.listening_addr().to_string();
+    let mut client = Example::spawn("chat_client", &[&addr]);
+    client.write_stdin(b"hello, picosel\n");
+    assert_eq!(client.expect_line("the echo", |_| true), "hello, picosel");
+    client.close_stdin();
+    let (status, _) = client.finish();
+    assert!(status.success(), "chat_client exit: {status}");
+    server.expect_line("the client leaving", |l| l.ends_with(" disconnected"));
+}
+
 #[test]
 fn bad_arguments_are_refused_with_usage() {
     for (name, args) in [
