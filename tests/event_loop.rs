@@ -230,6 +230,72 @@ fn set_handler_replaces_handler_and_token<B: Backend>() {
     );
 }
 
+/// Gives the other of the pair (tokens 0 and 1) a new handler and token.
+fn switch_other<B: Backend>(ev: &mut L<B>, io: IoEvent) {
+    ev.context().io.push(io);
+    let other = 1 - io.token;
+    let fd = ev.context().fd(other);
+    ev.set_handler(fd, other, other_handler::<B>).unwrap();
+}
+
+fn queued_event_goes_to_the_handler_set_during_the_batch<B: Backend>() {
+    let (a, aw) = pipe();
+    let (b, bw) = pipe();
+    put(&aw);
+    put(&bw);
+    let mut ev = L::<B>::new(Ctx::default());
+    ev.register(&a, Interest::READ, 0, switch_other::<B>)
+        .unwrap();
+    ev.register(&b, Interest::READ, 1, switch_other::<B>)
+        .unwrap();
+    ev.context().fds = vec![Some(a), Some(b)];
+    assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 2);
+    let io = std::mem::take(&mut ev.context().io);
+    // The first one ran its own handler; the second, still queued, went to the new one.
+    assert_eq!(io.len(), 2);
+    assert!(
+        io[0].token < 2 && io[1].token == 1000 + (1 - io[0].token),
+        "{io:?}"
+    );
+}
+
+/// Narrows the other of the pair (tokens 0 and 1) from READ to WRITE.
+fn narrow_other<B: Backend>(ev: &mut L<B>, io: IoEvent) {
+    ev.context().io.push(io);
+    let fd = ev.context().fd(1 - io.token);
+    if ev.is_registered(fd) {
+        ev.modify(fd, Interest::WRITE).unwrap();
+    }
+}
+
+fn queued_event_is_masked_to_the_interest_set_during_the_batch<B: Backend>() {
+    let (a, a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (b, b_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    for peer in [&a_peer, &b_peer] {
+        rustix::io::write(peer, b"x").unwrap();
+    }
+    let mut ev = L::<B>::new(Ctx::default());
+    ev.register(&a, Interest::READ, 0, narrow_other::<B>)
+        .unwrap();
+    ev.register(&b, Interest::READ, 1, narrow_other::<B>)
+        .unwrap();
+    ev.context().fds = vec![Some(a.into()), Some(b.into())];
+    // Both were readable at the wait; the second's READ no longer matches its interest.
+    assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
+    let first = ev.context().io[0];
+    assert_eq!(first.ready, Ready::READ);
+    // Next turn, without the first: the narrowed one reports WRITE.
+    let first_fd = ev.context().fd(first.token);
+    ev.unregister(first_fd).unwrap();
+    ev.context().io.clear();
+    assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
+    let second = ev.context().io[0];
+    assert_eq!(
+        (second.token, second.ready),
+        (1 - first.token, Ready::WRITE)
+    );
+}
+
 fn nop_wake<B: Backend, const N: usize>(_ev: &mut EventLoop<B, Ctx, N, 8>) {}
 fn nop_io<B: Backend, const N: usize>(_ev: &mut EventLoop<B, Ctx, N, 8>, _io: IoEvent) {}
 
@@ -585,6 +651,8 @@ per_backend!(
     closed_and_reused_fd_gets_no_stale_event,
     modify_keeps_handler_and_token_and_rearms_oneshot,
     set_handler_replaces_handler_and_token,
+    queued_event_goes_to_the_handler_set_during_the_batch,
+    queued_event_is_masked_to_the_interest_set_during_the_batch,
     full_table_counts_the_loop_s_own_fds,
     stop_ends_run_and_run_clears_the_flag,
     io_dispatch_makes_no_registration_syscalls,
