@@ -105,6 +105,11 @@ const CYCLES: u64 = 2_000;
 fn loop_cycles<B: Backend>() {
     let (r, w) = rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).unwrap();
     let mut totals = Ctx::default();
+    // rustix locates the vDSO once per process, on the first clock read. Where the C library
+    // cannot tell it (qemu-user gives 32-bit ARM programs no vDSO), it reads /proc/self/auxv,
+    // into a Vec when rustix's `alloc` feature is on (here through `std`): one allocation per
+    // process, outside the loop, so it is made before counting starts.
+    let _ = picosel::Instant::now();
     let n = allocations(|| {
         let mut ev = L::<B>::new(Ctx::default());
         ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
