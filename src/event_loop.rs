@@ -266,7 +266,8 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
 
     fn no_io(&mut self, _io: IoEvent) {}
 
-    /// A stopped-free, empty loop owning `context`. No syscall: usable in a `static`.
+    /// An empty loop owning `context`. No syscall (the kernel objects are made on first use),
+    /// so it can be built in a `static`.
     ///
     /// # Examples
     ///
@@ -905,7 +906,8 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// replaced it), and level-triggered fds are reported again at the next wait.
     ///
     /// # Errors
-    /// The kernel's refusal of the wait (not EINTR, which gives `Ok(0)`-like turns).
+    /// The kernel's refusal of the wait. A wait interrupted by a signal (EINTR) is not an
+    /// error: the turn just has no fd events (timers still fire if due).
     ///
     /// # Examples
     ///
