@@ -70,7 +70,10 @@ fn open_device(path: &str, baud: u32) -> Result<File, String> {
             ),
             _ => format!("{path}: {e}"),
         })?;
-    let mut t = termios::tcgetattr(&dev).map_err(|e| format!("{path}: not a terminal: {e}"))?;
+    let mut t = termios::tcgetattr(&dev).map_err(|e| match e {
+        Errno::NOTTY => format!("{path}: not a terminal"),
+        e => format!("{path}: cannot read its terminal settings: {e}"),
+    })?;
     t.make_raw();
     // CREAD: receive at all; CLOCAL: ignore modem control lines, which a bare UART lacks.
     t.control_modes |= ControlModes::CREAD | ControlModes::CLOCAL;

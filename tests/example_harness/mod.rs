@@ -47,13 +47,22 @@ pub fn example_path(name: &str) -> PathBuf {
 /// (cargo then builds no examples). Cargo holds no build-dir lock while tests run, so this
 /// does not wait on the `cargo test` that started us.
 fn build_example(name: &str, profile_dir: &Path) {
-    let (Some(target_dir), Some(profile)) = (profile_dir.parent(), profile_dir.file_name()) else {
+    let (Some(mut target_dir), Some(profile)) = (profile_dir.parent(), profile_dir.file_name())
+    else {
         return;
     };
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["build", "--quiet", "--example", name, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir);
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    // A cross build (`--target TRIPLE`) puts the profile one level down, in
+    // `<target>/TRIPLE/<profile>`.
+    if let Some(triple) = target_dir.file_name().and_then(|t| t.to_str()) {
+        if triple.contains("-linux-") {
+            cmd.args(["--target", triple]);
+            target_dir = target_dir.parent().unwrap_or(target_dir);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir);
     match profile.to_str() {
         Some("debug") => {}
         Some("release") => {
