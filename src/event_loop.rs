@@ -930,17 +930,20 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         let batch = self.batch;
         let mut n = 0;
         {
-            let events = self.selector.select(timeout)?;
-            // The kernel reports each registration at most once per wait, so N entries hold it.
-            for (key, ready) in events {
-                if let Some(p) = self.pending.get_mut(n) {
-                    *p = Pending {
-                        fd: key.fd(),
-                        ready,
-                        entry: key.data(),
-                    };
-                    n += 1;
-                }
+            let mut events = self.selector.select(timeout)?;
+            // At most as many as the kernel returned (each registration at most once per wait,
+            // so N entries hold them); bounding by that spares the final `next` returning None.
+            let most = events.size_hint().1.unwrap_or(N).min(N);
+            for p in self.pending.iter_mut().take(most) {
+                let Some((key, ready)) = events.next() else {
+                    break;
+                };
+                *p = Pending {
+                    fd: key.fd(),
+                    ready,
+                    entry: key.data(),
+                };
+                n += 1;
             }
         }
         let changes = self.changes;
