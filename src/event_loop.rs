@@ -717,7 +717,9 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// In a program with several threads, call [`block_signals`](crate::block_signals) in
     /// `main` before spawning any thread: the mask is per thread, and a thread that does not
     /// block the signal would take it with its default action (see
-    /// [`signal`](crate::block_signals)). The signal stays blocked after the loop is dropped.
+    /// [`signal`](crate::block_signals)); likewise when the loop is moved to, and run on, a
+    /// thread other than the one that called `add_signal`. The signal stays blocked after the
+    /// loop is dropped (unblocking would let a pending SIGTERM kill the process there).
     ///
     /// # Errors
     /// [`Error::Unsupported`] for SIGKILL and SIGSTOP; [`Error::Full`] if the signalfd does not
