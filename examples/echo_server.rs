@@ -38,7 +38,7 @@ use picosel::{
 };
 use rustix::io::Errno;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
@@ -161,8 +161,9 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let reserve = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-    // All memory the server will use, allocated now; the table of connections is as large
-    // as the loop's, the loop's own fds (listener, signalfd) then refuse the last few.
+    // All the memory the server will use, allocated now. One connection slot per registration
+    // the loop can hold; the loop's own (listener, signalfd) leave the last slots unused, and
+    // the client who would need one is refused when `register` says `Full`.
     let ctx = Ctx {
         listener,
         reserve: Some(reserve),
@@ -181,6 +182,7 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
         served: 0,
         echoed: 0,
     };
+    // Boxed: with N = 1024 the loop's fixed tables take tens of KiB.
     let mut lp: Box<Loop<B, N>> = Box::new(EventLoop::new(ctx));
     let lfd = lp.context().listener.as_raw_fd();
     lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>)
@@ -189,9 +191,8 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
         lp.add_signal(sig, on_signal::<B, N>)
             .map_err(|e| format!("watch signals: {e}"))?;
     }
+    // std's stdout is line-buffered even into a pipe: the test reading this sees it at once.
     println!("listening on {local}");
-    // Line-buffered stdout already flushed the newline; this covers a redirected stdout too.
-    let _ = io::stdout().flush();
     lp.run().map_err(|e| format!("event loop: {e}"))?;
     let ctx = lp.context();
     Ok((ctx.served, ctx.echoed))
