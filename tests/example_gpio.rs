@@ -4,7 +4,8 @@
 
 mod example_harness;
 
-use example_harness::{run_to_end, Example};
+use example_harness::{example_path, run_to_end, Example};
+use std::process::Command;
 
 #[test]
 fn no_path_is_a_usage_error() {
@@ -92,4 +93,48 @@ fn a_pollpri_file_is_watched_until_killed() {
     ex.signal(rustix::process::Signal::TERM);
     let (status, _) = ex.finish();
     assert!(!status.success());
+}
+
+/// Whether this process may make mount namespaces (root, and a kernel or container that
+/// allows it).
+fn can_unshare_mounts() -> bool {
+    rustix::process::geteuid().is_root()
+        && Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// A whole edge, from the PRIORITY wake-up through `lseek` + `read` to the printed line:
+/// mounting in a private mount namespace changes that namespace's `/proc/self/mounts`, which
+/// then signals `POLLPRI | POLLERR` exactly as a GPIO value file does on an edge. Needs root
+/// and `unshare`/`nsenter` (util-linux); skipped without them.
+#[test]
+fn a_pollpri_change_is_printed_as_an_edge_with_a_monotonic_timestamp() {
+    if !can_unshare_mounts() {
+        eprintln!("skipped: cannot make a mount namespace here");
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--"])
+        .arg(example_path("gpio_watch"))
+        .arg("/proc/self/mounts");
+    let mut ex = Example::spawn_cmd("gpio_watch", &mut cmd);
+    let start = ex.expect_line("`watching ...`", |l| l.starts_with("watching "));
+    let t0: f64 = start.rsplit(' ').next().unwrap().parse().unwrap();
+
+    // `unshare` execs the watcher, so its pid names the namespace; the mount stays inside it.
+    let dir = std::env::temp_dir().join(format!("gpio_watch_mnt_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid = ex.pid().to_string();
+    let mount = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "picosel-edge"])
+        .arg(&dir)
+        .status()
+        .expect("nsenter");
+    assert!(mount.success());
+    let edge = ex.expect_line("an edge", |l| l.contains(" edge value="));
+    let _ = std::fs::remove_dir(&dir);
+    let t1: f64 = edge.split(' ').next().unwrap().parse().unwrap();
+    assert!(t1 >= t0, "edge at {t1} before the start at {t0}");
 }
