@@ -38,6 +38,8 @@ pub struct Selector<B: Backend, D, const N: usize> {
     registry: Registry<D, N>,
     /// Counts waits, so a batch iterator outlived by a newer wait yields nothing.
     batch: u32,
+    /// Entries in the backend's buffer from the last wait.
+    batch_len: usize,
 }
 
 /// A selector on epoll, the default on Linux.
@@ -74,6 +76,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             poller: <B::Poller<N> as Poller>::CLOSED,
             registry: Registry::new(),
             batch: 0,
+            batch_len: 0,
         }
     }
 
@@ -428,19 +431,46 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     #[doc(alias = "epoll_wait")]
     #[doc(alias = "poll")]
     pub fn select(&mut self, timeout: Option<Duration>) -> Result<Events<'_, B, D, N>> {
-        self.batch = self.batch.wrapping_add(1);
-        self.poller.open()?;
-        let len = match self.poller.wait(timeout_ms(timeout)) {
-            Ok(n) => n,
-            Err(Error::Os(Errno::INTR)) => 0,
-            Err(e) => return Err(e),
-        };
+        let len = self.wait(timeout)?;
         Ok(Events {
             batch: self.batch,
             pos: 0,
             len,
             sel: self,
         })
+    }
+
+    /// Waits as [`select`](Self::select) does and returns how many raw entries the batch
+    /// holds, for callers that need `&mut self` between events (the event loop): they read
+    /// entry `i` with [`batch_event`](Self::batch_event).
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        self.batch = self.batch.wrapping_add(1);
+        self.batch_len = 0;
+        self.poller.open()?;
+        self.batch_len = match self.poller.wait(timeout_ms(timeout)) {
+            Ok(n) => n,
+            Err(Error::Os(Errno::INTR)) => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(self.batch_len)
+    }
+
+    /// Entry `i` of the last wait, checked against the live table: `None` when its
+    /// registration was removed or replaced since the wait (a stale event), or when nothing of
+    /// it is left after masking to the current interest. O(1).
+    pub(crate) fn batch_event(&self, i: usize) -> Option<(SelectorKey<D>, Ready)> {
+        if i >= self.batch_len {
+            return None;
+        }
+        let (token, raw) = self.poller.event(i);
+        let key = self.registry.live(token)?;
+        let ready = Ready::masked(raw, key.interest);
+        (!ready.is_empty()).then_some((*key, ready))
+    }
+
+    /// The number of the last wait; it changes with every wait.
+    pub(crate) const fn batch(&self) -> u32 {
+        self.batch
     }
 
     /// Closes the backend's kernel object and forgets every registration (as Python's
@@ -532,13 +562,10 @@ impl<B: Backend, D: Copy, const N: usize> Iterator for Events<'_, B, D, N> {
             return None;
         }
         while self.pos < self.len {
-            let (token, raw) = self.sel.poller.event(self.pos);
+            let event = self.sel.batch_event(self.pos);
             self.pos += 1;
-            if let Some(key) = self.sel.registry.live(token) {
-                let ready = Ready::masked(raw, key.interest);
-                if !ready.is_empty() {
-                    return Some((*key, ready));
-                }
+            if event.is_some() {
+                return event;
             }
         }
         None
