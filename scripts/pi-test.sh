@@ -258,7 +258,7 @@ if [ -f examples/echo_server.rs ]; then
     if [ "$(head -c 4 "$bin" | od -An -c | tr -d ' ')" = '177ELF' ]; then
       read -ra cmd <<<"$(runner aarch64-unknown-linux-gnu) $bin"
     fi
-    serve "echo_server (aarch64 glibc, debug)" "${cmd[@]}" 127.0.0.1:0 --quiet
+    serve "echo_server (aarch64 glibc, debug)" "${cmd[@]}" --quiet 127.0.0.1:0
     echo_ok=1
   fi
   for t in "${MUSL_TARGETS[@]}"; do
@@ -270,7 +270,7 @@ if [ -f examples/echo_server.rs ]; then
     file "$bin" 2>/dev/null || true
     echo "size: $(size_of "$bin") bytes (stripped) $t echo_server"
     # shellcheck disable=SC2046
-    serve "echo_server ($t static)" $(runner "$t") "$bin" 127.0.0.1:0 --quiet
+    serve "echo_server ($t static)" $(runner "$t") "$bin" --quiet 127.0.0.1:0
     echo_ok=1
   done
   [ "$echo_ok" = 1 ] || skipped "echo example under qemu (no usable aarch64 or musl target)"
@@ -286,9 +286,11 @@ for t in aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
     continue
   fi
   step "firmware: #![no_std] echo daemons, static ($t)"
-  (cd firmware && timed "build" cargo build --release --target "$t" --quiet) ||
+  # Its own target directory: firmware/.cargo/config.toml gives the musl targets other
+  # rustflags than the echo example's build above, and sharing would rebuild both every run.
+  (cd firmware && CARGO_TARGET_DIR="$PI_TARGET_DIR/firmware" timed "build" cargo build --release --target "$t" --quiet) ||
     fail "building firmware/ for $t"
-  dir="$PI_TARGET_DIR/$t/release"
+  dir="$PI_TARGET_DIR/firmware/$t/release"
   for b in echo-daemon bare-echo; do
     echo "size: $(size_of "$dir/$b") bytes (stripped, static) $t $b"
   done
