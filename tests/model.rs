@@ -745,3 +745,43 @@ fn timer_period_overflow() {
 fn timers_fixed_inputs() {
     fixed_inputs(if cfg!(miri) { 8 } else { 400 }, timer_model::run);
 }
+
+/// KNOWN LIMITATION (epoll, src/backend/epoll.rs): epoll watches an open file, not an fd number
+/// (epoll(7), "Q6"). When a registered fd is closed while a duplicate of it stays open (`dup`,
+/// `fork`), the kernel keeps reporting the file under the old registration's token, and after
+/// `unregister` (whose `EPOLL_CTL_DEL` fails with EBADF, ignored) nothing can remove it: the
+/// stale events are filtered (no misdispatch) but every wait returns at once — a spin.
+/// Proposed fix: when `unregister` meets EBADF/ENOENT on epoll, remember it; when a wait then
+/// yields only stale tokens, rebuild the epoll set (new epoll fd, re-add the live
+/// registrations with their tokens, close the old one). Un-ignore once fixed.
+#[test]
+#[ignore = "known limitation: epoll spins on a closed fd whose file a duplicate keeps open"]
+fn epoll_closed_fd_with_a_live_duplicate_does_not_spin() {
+    let (r, w) = {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe")
+    };
+    let mut sel = Selector::<Epoll, u32, 4>::new();
+    sel.register(&r, Interest::READ, 1).unwrap();
+    let dup = rustix::io::fcntl_dupfd_cloexec(&r, 0).expect("dup");
+    let fd = r.as_raw_fd();
+    drop(r);
+    rustix::io::write(&w, b"x").unwrap();
+    // Unregister after the close, as the docs allow: succeeds.
+    assert_eq!(sel.unregister(fd).map(|k| k.data()), Ok(1));
+    // Nothing is registered: a wait must block for its timeout, and report nothing.
+    let start = std::time::Instant::now();
+    let mut wakeups = 0;
+    while start.elapsed() < Duration::from_millis(200) {
+        assert_eq!(
+            sel.select(Some(Duration::from_millis(50))).unwrap().count(),
+            0
+        );
+        wakeups += 1;
+    }
+    drop(dup);
+    assert!(
+        wakeups <= 5,
+        "{wakeups} wake-ups in 200 ms with nothing registered"
+    );
+}

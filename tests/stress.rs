@@ -244,8 +244,8 @@ fn echo_server_20000_cycles_leak_no_fd_and_lose_no_byte() {
 #[test]
 #[ignore = "stress: run with --ignored"]
 fn echo_server_cycles_on_poll_and_select() {
-    connect_echo_close_cycles("poll", 3_000);
-    connect_echo_close_cycles("select", 3_000);
+    connect_echo_close_cycles("poll", 20_000);
+    connect_echo_close_cycles("select", 20_000);
 }
 
 #[test]
