@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs picosel's pure logic under Miri (undefined behaviour, out-of-bounds, overflow checks):
+#
+#   bash scripts/miri.sh
+#
+# What runs: the in-module unit tests of the registration table, the dense poll/select array,
+# the interest/readiness flag mapping, timeout rounding, Instant and the timer table; and the
+# fixed-input model checks of the selector core (over a syscall-free backend) and of the timer
+# table from tests/model.rs. Not under Miri: anything that makes syscalls Miri does not emulate
+# (epoll, poll, select, signalfd, sockets), and the two 20,000-step random-model unit tests of
+# the registry and timers, which take many minutes interpreted (the same models run natively in
+# `cargo test`, and the fixed-input checks above cover the same code under Miri).
+#
+# Needs nightly with the miri component; tries to add it, else prints `SKIPPED: miri (<reason>)`
+# and exits 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip() {
+	echo "SKIPPED: miri ($1)"
+	exit 0
+}
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+	skip "no nightly toolchain"
+fi
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+	timeout 600 rustup component add miri rust-src --toolchain nightly >/dev/null 2>&1 ||
+		skip "rustup component add miri --toolchain nightly failed"
+	cargo +nightly miri --version >/dev/null 2>&1 || skip "miri not usable after install"
+fi
+if ! timeout 900 cargo +nightly miri setup >/tmp/picosel-miri-setup.log 2>&1; then
+	tail -n 20 /tmp/picosel-miri-setup.log >&2 || true
+	skip "cargo miri setup failed (it builds a std for Miri from rust-src)"
+fi
+
+# A target dir of its own: Miri's artifacts are not reusable by normal builds anyway.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/miri-run
+
+# Unit tests of the pure modules (filters are substrings of test paths).
+cargo +nightly miri test --lib -- \
+	interest:: \
+	backend::dense:: \
+	flag_mapping \
+	selector::tests \
+	registry::tests::insert_lookup_remove \
+	registry::tests::full_changes_nothing \
+	registry::tests::reused_slot_gets_new_generation \
+	time::tests::saturates \
+	timer::tests::stale_id \
+	timer::tests::full_and_zero \
+	timer::tests::equal_deadlines \
+	timer::tests::periodic_stays
+
+# The selector core and the timer table against their models, on fixed inputs.
+cargo +nightly miri test --test model -- fixed_inputs
