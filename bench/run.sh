@@ -14,7 +14,7 @@
 #     runs the micro-benchmarks and writes BENCHMARKS.md (with the machine, the date and the
 #     commands it ran). The raw output of every command goes to $CARGO_TARGET_DIR/bench-log.txt.
 #
-# Knobs (environment): BENCH_ROUNDS (default 7), BENCH_SECS (seconds per run, default 1),
+# Knobs (environment): BENCH_ROUNDS (default 11), BENCH_SECS (seconds per run, default 0.6),
 # CARGO_TARGET_DIR (default target/ in the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,6 +89,6 @@ done
 # 4. Run and write BENCHMARKS.md.
 say "running the suite"
 "$BIN/suite" --bin "$BIN" "${ECHO_ARGS[@]}" --sizes "$SIZES" --notes bench/NOTES.md \
-  --rounds "${BENCH_ROUNDS:-7}" --secs "${BENCH_SECS:-1}" \
+  --rounds "${BENCH_ROUNDS:-11}" --secs "${BENCH_SECS:-0.6}" \
   --out "$ROOT/BENCHMARKS.md" --log "$CARGO_TARGET_DIR/bench-log.txt"
 say "done: BENCHMARKS.md"
