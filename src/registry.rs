@@ -191,6 +191,14 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         key
     }
 
+    /// The live keys with their tokens, in slot order. O(N) over the slots ever used.
+    pub(crate) fn iter_tokens(&self) -> impl Iterator<Item = (Token, &SelectorKey<D>)> {
+        self.slots[..self.high as usize]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((Token::new(i as u32, s.generation), s.key.as_ref()?)))
+    }
+
     /// The live keys, in slot order. O(N) over the slots ever used.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &SelectorKey<D>> {
         self.slots[..self.high as usize]

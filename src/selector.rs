@@ -40,6 +40,12 @@ pub struct Selector<B: Backend, D, const N: usize> {
     batch: u32,
     /// Entries in the backend's buffer from the last wait.
     batch_len: usize,
+    /// An unregister found its fd already closed. On epoll the fd's open file may outlive it
+    /// in the interest list (a duplicate keeps it open) and report under a dead token; while
+    /// this is set, each wait looks for such reports. See [`Poller::rebuild`].
+    orphans_possible: bool,
+    /// A wait saw an orphan: the next wait first rebuilds the backend.
+    rebuild_due: bool,
 }
 
 /// A selector on epoll, the default on Linux.
@@ -77,6 +83,8 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             registry: Registry::new(),
             batch: 0,
             batch_len: 0,
+            orphans_possible: false,
+            rebuild_due: false,
         }
     }
 
@@ -230,7 +238,12 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         let fd = fd.raw_fd();
         let slot = self.registry.lookup(fd).ok_or(Error::NotRegistered)?;
         match self.poller.delete(fd, self.registry.token(slot)) {
-            Ok(()) | Err(Error::Os(Errno::BADF)) | Err(Error::Os(Errno::NOENT)) => {}
+            Ok(()) => {}
+            // The fd was closed (or its number reused): the kernel no longer knows it by this
+            // number, so it is not watched under it any more.
+            Err(Error::Os(Errno::BADF)) | Err(Error::Os(Errno::NOENT)) => {
+                self.orphans_possible = true;
+            }
             Err(e) => return Err(e),
         }
         self.registry.remove(fd).ok_or(Error::NotRegistered)
@@ -447,11 +460,27 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         self.batch = self.batch.wrapping_add(1);
         self.batch_len = 0;
         self.poller.open()?;
+        if self.rebuild_due {
+            let live = self
+                .registry
+                .iter_tokens()
+                .map(|(t, k)| (k.fd, t, k.interest, k.mode));
+            if self.poller.rebuild(live).is_ok() {
+                self.rebuild_due = false;
+                self.orphans_possible = false;
+            }
+        }
         self.batch_len = match self.poller.wait(timeout_ms(timeout)) {
             Ok(n) => n,
             Err(Error::Os(Errno::INTR)) => 0,
             Err(e) => return Err(e),
         };
+        if self.orphans_possible {
+            // Nothing has changed since the wait began, so an event whose token is not live
+            // belongs to a registration removed before it: an orphaned open file.
+            let n = self.batch_len;
+            self.rebuild_due = (0..n).any(|i| self.registry.live(self.poller.event(i).0).is_none());
+        }
         Ok(self.batch_len)
     }
 

@@ -177,6 +177,33 @@ fn unregister_after_close_and_reuse<B: Backend>() {
     assert_eq!(rustix::io::read(&slot, &mut buf), Ok(1));
 }
 
+/// epoll watches open files, not numbers (epoll(7), Q6): a registered fd closed while a
+/// duplicate keeps its file open stays in the kernel's interest list. After `unregister`, the
+/// selector rebuilds its epoll instance on the first orphaned report, so waits block again.
+fn closed_with_live_duplicate_does_not_spin<B: Backend>() {
+    let (r, w) = pipe();
+    let mut sel = Selector::<B, u8, 4>::new();
+    sel.register(&r, Interest::READ, 1).unwrap();
+    let (other_r, other_w) = pipe();
+    sel.register(&other_r, Interest::READ, 2).unwrap();
+    let dup = rustix::io::fcntl_dupfd_cloexec(&r, 0).unwrap();
+    let fd = r.as_raw_fd();
+    drop(r);
+    write(&w, b"x");
+    assert_eq!(sel.unregister(fd).map(|k| k.data()), Ok(1));
+    let start = Instant::now();
+    let mut wakeups = 0;
+    while start.elapsed() < Duration::from_millis(200) {
+        assert_eq!(wait(&mut sel, Some(Duration::from_millis(50))), []);
+        wakeups += 1;
+    }
+    assert!(wakeups <= 6, "{wakeups} wake-ups in 200 ms: the orphaned file spins the wait");
+    // The other registration survived the rebuild.
+    write(&other_w, b"y");
+    assert_eq!(wait(&mut sel, SHORT), [(other_r.as_raw_fd(), Ready::READ)]);
+    drop(dup);
+}
+
 // 7
 fn modify_changes_interest<B: Backend>() {
     let (a, b) = socketpair();
@@ -647,6 +674,7 @@ macro_rules! conformance {
             t!(unregister_unknown);
             t!(unregister_after_close);
             t!(unregister_after_close_and_reuse);
+            t!(closed_with_live_duplicate_does_not_spin);
             t!(modify_changes_interest);
             t!(modify_data_alone_makes_no_syscall);
             t!(get_key_and_iteration);

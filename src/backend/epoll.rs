@@ -163,6 +163,26 @@ impl<const N: usize> Poller for EpollPoller<N> {
     fn close(&mut self) {
         self.epfd = None;
     }
+
+    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+        &mut self,
+        live: I,
+    ) -> Result<()> {
+        let fresh = os(epoll::create(CreateFlags::CLOEXEC))?;
+        for (fd, token, interest, mode) in live {
+            // A live registration whose fd the caller closed fails with EBADF: it has nothing
+            // left to watch, and its unregister will succeed as usual.
+            let _ = epoll::add(
+                &fresh,
+                borrow_fd(fd),
+                EventData::new_u64(token.to_u64()),
+                flags(interest, mode),
+            );
+        }
+        // Dropping the old instance takes the orphaned open files out of its interest list.
+        self.epfd = Some(fresh);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

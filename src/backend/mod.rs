@@ -32,7 +32,9 @@
 //!
 //! The selector never owns the fds it watches (as in Python and mio): the caller keeps them and
 //! should unregister before closing. A registered fd that is closed anyway is handled without
-//! harm: epoll drops it from its interest list (once every duplicate of it is closed), poll
+//! harm: epoll drops it from its interest list once every duplicate of it is closed (and if a
+//! duplicate keeps its file open after `unregister`, the selector replaces its epoll instance
+//! on the first orphaned report, see [`Poller::rebuild`]), poll
 //! reports it as `POLLNVAL` and select fails with `EBADF`, both reported as [`Ready::ERROR`]; and
 //! `unregister` of it succeeds. The one `unsafe` operation this needs, making a
 //! [`BorrowedFd`] from a number for the duration of one syscall, lives in one private function, `borrow_fd`.
@@ -109,6 +111,26 @@ pub trait Poller {
 
     /// Releases the kernel object.
     fn close(&mut self);
+
+    /// Replaces the kernel object with a fresh one that watches exactly `live`.
+    ///
+    /// The core calls this when a wait reported a registration that had been removed before
+    /// the wait began: on epoll, an fd closed while a duplicate of it (`dup`, `fork`) keeps
+    /// its open file alive stays in the interest list, since epoll watches open files and
+    /// `EPOLL_CTL_DEL` needs the closed number (epoll(7), Q6). Nothing but a new epoll
+    /// instance removes it; without one, a level-triggered wait would return at once forever.
+    /// Backends whose registrations are not kept by the kernel have nothing to do (the
+    /// default). Oneshot registrations come back armed.
+    ///
+    /// # Errors
+    /// The kernel's refusal to create the new object; the old one is then kept.
+    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+        &mut self,
+        live: I,
+    ) -> Result<()> {
+        let _ = live;
+        Ok(())
+    }
 }
 
 /// What a backend stores with each watched fd and hands back with each event: the

@@ -57,6 +57,12 @@ impl<P: Poller> Poller for CountingPoller<P> {
     fn close(&mut self) {
         self.0.close()
     }
+    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+        &mut self,
+        live: I,
+    ) -> Result<()> {
+        self.0.rebuild(live)
+    }
 }
 
 pub fn ctl_calls() -> usize {
