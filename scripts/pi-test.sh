@@ -154,8 +154,13 @@ wrap_examples() {
     # binary itself under its hashed name, a hard link to the uplifted file.
     [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
     real=$(find "$dir" -maxdepth 1 -samefile "$f" ! -path "$f" -print -quit)
-    [ -n "$real" ] || continue
-    rm -f "$f"
+    if [ -n "$real" ]; then
+      rm -f "$f"
+    else
+      # A file system without hard links: cargo copied it instead.
+      real="$f.target-binary"
+      mv -f "$f" "$real"
+    fi
     printf '#!/bin/sh\n# Runs the %s example under qemu-user (see scripts/pi-test.sh).\nexec %s %s "$@"\n' \
       "$target" "$(runner "$target")" "$real" >"$f"
     chmod +x "$f"
