@@ -107,11 +107,11 @@ fn sighup_rereads_the_config_file_and_sigint_exits_zero() {
     std::fs::write(&config, "period_ms = soon\n").unwrap();
     ex.signal(Signal::HUP);
     let deadline = std::time::Instant::now() + example_harness::PATIENCE;
-    while !ex.stderr().contains("reload failed") {
+    // Wait for the whole line: stderr is unbuffered, so `eprintln!` may arrive in pieces.
+    while !(ex.stderr().contains("reload failed") && ex.stderr().contains("sensor.conf:1")) {
         assert!(std::time::Instant::now() < deadline, "{}", ex.stderr());
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(ex.stderr().contains("sensor.conf:1"), "{}", ex.stderr());
     assert_eq!(next_reading(&mut ex).value, "2");
 
     ex.signal(Signal::INT);

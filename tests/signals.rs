@@ -214,11 +214,12 @@ fn interrupted_wait_is_not_an_error<B: Backend>() {
     let start = Instant::now();
     ev.add_timer(MS * 150, stop_on_timer::<B>).unwrap();
     // SAFETY: pthread_self has no preconditions.
-    let me = unsafe { libc::pthread_self() };
+    // As an integer: `pthread_t` is a pointer on musl, which is not `Send`.
+    let me = unsafe { libc::pthread_self() } as usize;
     run_while(&mut ev, move || {
         std::thread::sleep(MS * 30);
         // SAFETY: `me` is the main thread, alive and blocked in run() for the next 120 ms.
-        assert_eq!(unsafe { libc::pthread_kill(me, libc::SIGALRM) }, 0);
+        assert_eq!(unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGALRM) }, 0);
     });
     // The wait was interrupted (the handler ran), run() went on, and the timer still fired on
     // time, not early.
