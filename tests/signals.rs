@@ -219,10 +219,8 @@ fn interrupted_wait_is_not_an_error<B: Backend>() {
     run_while(&mut ev, move || {
         std::thread::sleep(MS * 30);
         // SAFETY: `me` is the main thread, alive and blocked in run() for the next 120 ms.
-        assert_eq!(
-            unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGALRM) },
-            0
-        );
+        let rc = unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGALRM) };
+        assert_eq!(rc, 0);
     });
     // The wait was interrupted (the handler ran), run() went on, and the timer still fired on
     // time, not early.
