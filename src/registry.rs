@@ -5,10 +5,13 @@
 //!   [`Token`] the backend hands back with each event, so dispatch finds its key in O(1) without
 //!   hashing, and a token whose generation no longer matches (the fd was unregistered, or closed
 //!   and registered again, during a batch) is recognised as stale.
-//! - `index`: an open-addressing hash table fd → slot (linear probing, backward-shift deletion,
-//!   no tombstones). The hash is `fd % N`: the kernel hands out the lowest free fd number
-//!   (POSIX `open`/`socket`), so registered fds are nearly contiguous and land in distinct
-//!   buckets. Lookup is O(1) expected, O(N) worst case.
+//! - `index`: an open-addressing hash table fd → slot: linear probing with Robin Hood
+//!   insertion (an entry that has probed further takes the bucket), so each probe run is
+//!   ordered by distance from home; a lookup stops at the first entry nearer its home than the
+//!   key would be, and a removal shifts back only until the next entry that sits in its home
+//!   bucket (no tombstones). The hash is `fd % N`: the kernel hands out the lowest free fd
+//!   number (POSIX `open`/`socket`), so registered fds are nearly contiguous, land in their
+//!   own buckets, and lookup, insert and remove are O(1) in practice; O(N) at worst.
 
 use crate::backend::Token;
 use crate::SelectorKey;
@@ -66,20 +69,36 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         (fd as u32 as usize) % N
     }
 
+    const fn next(b: usize) -> usize {
+        if b + 1 == N {
+            0
+        } else {
+            b + 1
+        }
+    }
+
+    /// How far the entry in bucket `b` (non-empty) sits from its home bucket.
+    fn distance(&self, b: usize) -> usize {
+        let home = match self.slots[(self.index[b] - 1) as usize].key {
+            Some(k) => Self::home(k.fd),
+            None => b,
+        };
+        (b + N - home) % N
+    }
+
     /// The bucket that holds `fd`, if registered.
     fn bucket_of(&self, fd: RawFd) -> Option<usize> {
         let mut b = Self::home(fd);
-        for _ in 0..N {
+        for dist in 0..N {
             let s = self.index[b];
-            if s == 0 {
+            // Robin Hood order: past an entry nearer its home than `fd` would be, `fd` is not.
+            if s == 0 || self.distance(b) < dist {
                 return None;
             }
-            if let Some(k) = &self.slots[(s - 1) as usize].key {
-                if k.fd == fd {
-                    return Some(b);
-                }
+            if matches!(&self.slots[(s - 1) as usize].key, Some(k) if k.fd == fd) {
+                return Some(b);
             }
-            b = if b + 1 == N { 0 } else { b + 1 };
+            b = Self::next(b);
         }
         None
     }
@@ -131,11 +150,24 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         let s = &mut self.slots[slot as usize];
         s.key = Some(key);
         s.next_free = NONE;
+        // Robin Hood insertion: the entry carried along swaps with any that sits nearer its
+        // home; there is an empty bucket since `len < N`.
+        let mut carried = slot + 1;
+        let mut dist = 0;
         let mut b = Self::home(key.fd);
-        while self.index[b] != 0 {
-            b = if b + 1 == N { 0 } else { b + 1 };
+        for _ in 0..N {
+            if self.index[b] == 0 {
+                self.index[b] = carried;
+                break;
+            }
+            let d = self.distance(b);
+            if d < dist {
+                core::mem::swap(&mut self.index[b], &mut carried);
+                dist = d;
+            }
+            b = Self::next(b);
+            dist += 1;
         }
-        self.index[b] = slot + 1;
         self.len += 1;
         Some(token)
     }
@@ -156,29 +188,14 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<D>> {
         let bucket = self.bucket_of(fd)?;
         let slot = self.index[bucket] - 1;
-        // Backward-shift deletion: pull later entries of the probe run into the hole unless
-        // their home lies cyclically in (hole, j].
+        // Backward-shift deletion: pull the rest of the probe run back one bucket, up to an
+        // empty bucket or an entry already in its home bucket.
         let mut hole = bucket;
-        let mut j = bucket;
-        loop {
-            j = if j + 1 == N { 0 } else { j + 1 };
-            let s = self.index[j];
-            if s == 0 || j == bucket {
-                break;
-            }
-            let home = match &self.slots[(s - 1) as usize].key {
-                Some(k) => Self::home(k.fd),
-                None => break,
-            };
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                self.index[hole] = s;
-                hole = j;
-            }
+        let mut j = Self::next(bucket);
+        while j != bucket && self.index[j] != 0 && self.distance(j) > 0 {
+            self.index[hole] = self.index[j];
+            hole = j;
+            j = Self::next(j);
         }
         self.index[hole] = 0;
 
