@@ -120,6 +120,7 @@ impl Ready {
     /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR; HUP folds into
     /// a registered READ, ERROR into registered READ and WRITE (Python's rule), and both stay
     /// visible as their own bits.
+    #[inline]
     pub(crate) const fn masked(raw: Ready, interest: Interest) -> Ready {
         let mut bits = raw.bits() & interest.bits();
         if raw.contains(Ready::HUP) {

@@ -60,6 +60,7 @@ pub type DefaultSelector<D, const N: usize> = EpollSelector<D, N>;
 /// Rounds a timeout up to whole milliseconds, the unit of epoll_wait(2) and poll(2): rounding
 /// down would turn a 0.5 ms wait into a 0 ms poll and its caller into a busy loop. Timeouts
 /// beyond `i32::MAX` ms (24.8 days) are clamped: the syscalls take a C `int`.
+#[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> Option<i32> {
     timeout.map(|d| {
         let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);

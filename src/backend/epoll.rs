@@ -60,6 +60,7 @@ const NO_EVENT: Event = Event {
     data: EventData::new_u64(0),
 };
 
+#[inline]
 fn flags(interest: Interest, mode: Mode) -> EventFlags {
     let mut f = EventFlags::empty();
     if interest.contains(Interest::READ) {
@@ -79,6 +80,7 @@ fn flags(interest: Interest, mode: Mode) -> EventFlags {
     f
 }
 
+#[inline]
 fn ready(f: EventFlags) -> Ready {
     let mut r = Ready::empty();
     if f.contains(EventFlags::IN) {

@@ -197,6 +197,7 @@ impl Token {
 
 /// Borrows an fd by number for the duration of one syscall.
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
     debug_assert!(fd >= 0);
     // SAFETY: `fd >= 0` (the core refuses negative fds before any backend call), so it is not
@@ -214,11 +215,13 @@ pub(crate) fn check_open(fd: RawFd) -> Result<()> {
 }
 
 /// Converts a rustix result, keeping the errno.
+#[inline]
 pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
     r.map_err(Error::Os)
 }
 
 /// Whole milliseconds as the kernel's timespec; `None` blocks without limit.
+#[inline]
 pub(crate) fn timespec(timeout_ms: Option<i32>) -> Option<rustix::event::Timespec> {
     timeout_ms.map(|ms| {
         let ms = ms.max(0) as i64;

@@ -43,6 +43,7 @@ pub struct PollPoller<const N: usize> {
     ready: heapless::Vec<(Token, Ready), N>,
 }
 
+#[inline]
 fn flags(interest: Interest) -> PollFlags {
     let mut f = PollFlags::empty();
     if interest.contains(Interest::READ) {
@@ -57,6 +58,7 @@ fn flags(interest: Interest) -> PollFlags {
     f
 }
 
+#[inline]
 fn ready(f: PollFlags) -> Ready {
     let mut r = Ready::empty();
     if f.contains(PollFlags::IN) {
