@@ -136,6 +136,22 @@ pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// Pins process (or thread) `pid` (`None`: the caller) to CPU `cpu`. Threads created
+/// afterwards inherit it.
+pub fn pin(pid: Option<u32>, cpu: usize) -> std::io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    let pid = match pid {
+        Some(p) => Some(
+            rustix::process::Pid::from_raw(p as i32)
+                .ok_or_else(|| std::io::Error::other("pid 0"))?,
+        ),
+        None => None,
+    };
+    rustix::thread::sched_setaffinity(pid, &set)?;
+    Ok(())
+}
+
 /// Raises the soft limit on open fds to the hard limit: the benchmarks hold thousands.
 pub fn raise_nofile() {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! loadgen --addr 127.0.0.1:PORT [--conns 64] [--size 64] [--secs 2] [--idle 0]
-//!         [--threads 1] [--warmup 0.3] [--pid SERVER_PID]
+//!         [--threads 1] [--warmup 0.3] [--pid SERVER_PID] [--cpu N]
 //! ```
 //!
 //! Each active connection runs a closed loop: send `size` bytes, wait for all of them to come
@@ -15,7 +15,7 @@
 //!
 //! With `--pid`, the server's CPU time (the sum of its threads' `sum_exec_runtime` from
 //! `/proc/PID/task/*/schedstat`, in ns) is sampled at the start and end of the measured window,
-//! and reported per round trip.
+//! and reported per round trip. `--cpu N` pins the client (all its threads) to CPU N.
 //!
 //! Prints one JSON line. Refuses addresses that are not loopback; the run is capped at 60 s
 //! and every wait has a timeout, so it always ends by itself.
@@ -46,12 +46,13 @@ struct Args {
     threads: usize,
     warmup: f64,
     pid: Option<u32>,
+    cpu: Option<usize>,
 }
 
 fn usage(msg: &str) -> String {
     format!(
         "loadgen: {msg}\nusage: loadgen --addr 127.0.0.1:PORT [--conns N] [--size BYTES] [--secs S] \
-         [--idle K] [--threads T] [--warmup S] [--pid SERVER_PID]"
+         [--idle K] [--threads T] [--warmup S] [--pid SERVER_PID] [--cpu N]"
     )
 }
 
@@ -65,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         warmup: 0.3,
         pid: None,
+        cpu: None,
     };
     let mut have_addr = false;
     let mut it = std::env::args().skip(1);
@@ -85,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = val.parse().map_err(|_| bad())?,
             "--warmup" => a.warmup = val.parse().map_err(|_| bad())?,
             "--pid" => a.pid = Some(val.parse().map_err(|_| bad())?),
+            "--cpu" => a.cpu = Some(val.parse().map_err(|_| bad())?),
             _ => return Err(usage(&format!("unknown flag {flag}"))),
         }
     }
@@ -353,6 +356,12 @@ fn main() -> ExitCode {
     };
     // Many connections need many fds; the soft limit may be below the hard one.
     picosel_bench::raise_nofile();
+    if let Some(cpu) = a.cpu {
+        if let Err(e) = picosel_bench::pin(None, cpu) {
+            eprintln!("loadgen: cannot pin to CPU {cpu}: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let hard_stop = Instant::now() + Duration::from_secs_f64(a.secs + a.warmup + 40.0);
     let mut idle = Vec::with_capacity(a.idle);
     let mut errors = 0u64;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! suite --bin DIR [--echo-server PATH] [--sizes FILE] [--notes FILE] [--rounds N] [--secs S]
-//!       [--out BENCHMARKS.md] [--log FILE]
+//!       [--out BENCHMARKS.md] [--log FILE] [--cpu N|none]
 //! ```
 //!
 //! Every comparison is interleaved: in each round every variant runs once, in an order that
@@ -27,6 +27,8 @@ struct Opts {
     secs: f64,
     out: PathBuf,
     log: Option<PathBuf>,
+    /// The CPU that each echo server and its client share; `None`: not pinned.
+    cpu: Option<usize>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -39,6 +41,11 @@ fn parse() -> Result<Opts, String> {
         secs: 0.6,
         out: "BENCHMARKS.md".into(),
         log: None,
+        cpu: Some(
+            std::thread::available_parallelism()
+                .map(|n| n.get() - 1)
+                .unwrap_or(0),
+        ),
     };
     let mut it = std::env::args().skip(1);
     while let Some(f) = it.next() {
@@ -52,6 +59,8 @@ fn parse() -> Result<Opts, String> {
             "--secs" => o.secs = v.parse().map_err(|_| "bad --secs")?,
             "--out" => o.out = v.into(),
             "--log" => o.log = Some(v.into()),
+            "--cpu" if v == "none" => o.cpu = None,
+            "--cpu" => o.cpu = Some(v.parse().map_err(|_| "bad --cpu")?),
             _ => return Err(format!("unknown flag {f}")),
         }
     }
@@ -154,9 +163,16 @@ impl Ctx {
         text
     }
 
-    fn loadgen(&mut self, s: &Server, conns: usize, threads: usize, secs: f64) -> String {
+    fn loadgen(
+        &mut self,
+        s: &Server,
+        conns: usize,
+        threads: usize,
+        secs: f64,
+        cpu: Option<usize>,
+    ) -> String {
         let lg = self.o.bin.join("loadgen");
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "--addr",
             &s.addr,
             "--conns",
@@ -175,9 +191,17 @@ impl Ctx {
         .iter()
         .map(|x| x.to_string())
         .collect();
+        let pin = match cpu {
+            Some(c) => {
+                args.push("--cpu".into());
+                args.push(c.to_string());
+                format!(" --cpu {c}")
+            }
+            None => String::new(),
+        };
         let show = format!("{} {}   # server: {}", lg.display(), args.join(" "), s.cmd);
         self.note_cmd(format!(
-            "{} --addr ADDR --conns {conns} --threads {threads} --secs {secs} --size 64 --warmup 0.2 --pid SERVER_PID",
+            "{} --addr ADDR --conns {conns} --threads {threads} --secs {secs} --size 64 --warmup 0.2 --pid SERVER_PID{pin}",
             lg.display()
         ));
         let out = self.run(&lg, &args, &show);
@@ -247,6 +271,28 @@ struct EchoRow {
 fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[String; 4]>) {
     let rounds = ctx.o.rounds;
     let secs = ctx.o.secs;
+    let cpu = ctx.o.cpu;
+    if let Some(c) = cpu {
+        for s in servers {
+            if let Err(e) = picosel_bench::pin(Some(s.pid()), c) {
+                eprintln!("suite: cannot pin {} to CPU {c}: {e}", s.name);
+            }
+        }
+        ctx.note_cmd(format!(
+            "taskset -pc {c} SERVER_PID   # each echo server, before its runs"
+        ));
+    }
+    let pinning = match cpu {
+        Some(c) => format!(
+            "Each server and the client are pinned to the same CPU ({c}): a round trip is then a \
+             ping-pong on one CPU with no cross-CPU wake-up, and the noise from other work on this \
+             shared machine drops from a factor of several to a few percent between runs. Round \
+             trips per second then measure the cost of client and server together (a server 6% \
+             costlier per round trip shows as about 3% fewer round trips); the CPU column is the \
+             server's own cost."
+        ),
+        None => "Not pinned: server and client run wherever the scheduler puts them.".into(),
+    };
     let _ = writeln!(
         md,
         "## 1. Echo: round trips per second and server CPU per round trip\n\n\
@@ -255,7 +301,7 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
          server and connection count, servers in rotating order within each round. Ratios are \
          medians of per-round ratios to the floor (`floor_echo`, raw rustix epoll), with their \
          range. CPU is the server's `sum_exec_runtime` (user + system) over the measured window \
-         divided by the round trips in it.\n"
+         divided by the round trips in it. {pinning}\n"
     );
     for &conns in &[1usize, 64, 512] {
         let mut rows: Vec<EchoRow> = servers
@@ -273,7 +319,7 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
         for r in 0..rounds {
             for i in 0..servers.len() {
                 let k = (i + r) % servers.len();
-                let out = ctx.loadgen(&servers[k], conns, 1, secs);
+                let out = ctx.loadgen(&servers[k], conns, 1, secs, cpu);
                 let row = &mut rows[k];
                 row.rt
                     .push(json_num(&out, "rt_per_sec").unwrap_or(f64::NAN));
@@ -403,7 +449,7 @@ fn syscalls(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Ve
             "strace -f -c -o OUT -p SERVER_PID   # while loadgen --conns 1 --secs 1 runs".into(),
         );
         std::thread::sleep(Duration::from_millis(400));
-        let out = ctx.loadgen(s, 1, 1, 1.0);
+        let out = ctx.loadgen(s, 1, 1, 1.0, None);
         // SIGINT makes strace detach and write its summary.
         let _ = rustix::process::kill_process(
             rustix::process::Pid::from_raw(st.id() as i32).expect("child pid is positive"),
@@ -532,7 +578,7 @@ fn instructions(ctx: &mut Ctx, specs: &[(String, PathBuf, Vec<&str>)], md: &mut 
                     prog.display(),
                     args.join(" ")
                 ));
-                let o = ctx.loadgen(&s, 1, 1, 1.0);
+                let o = ctx.loadgen(&s, 1, 1, 1.0, None);
                 rts = json_num(&o, "all_round_trips").unwrap_or(0.0);
             }
             // SIGTERM: a normal exit for echo_server, a fatal signal for the others; valgrind
@@ -783,7 +829,7 @@ fn reuseport(ctx: &mut Ctx, md: &mut String) {
     for r in 0..ctx.o.rounds {
         for i in 0..2 {
             let k = (i + r) % 2;
-            let out = ctx.loadgen(&servers[k], 64, 2, ctx.o.secs);
+            let out = ctx.loadgen(&servers[k], 64, 2, ctx.o.secs, None);
             rt[k].push(json_num(&out, "rt_per_sec").unwrap_or(f64::NAN));
             cpu[k].push(json_num(&out, "server_cpu_ns_per_rt").unwrap_or(f64::NAN));
         }
