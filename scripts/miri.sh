@@ -4,12 +4,15 @@
 #   bash scripts/miri.sh
 #
 # What runs: the in-module unit tests of the registration table, the dense poll/select array,
-# the interest/readiness flag mapping, timeout rounding, Instant and the timer table; and the
-# fixed-input model checks of the selector core (over a syscall-free backend) and of the timer
-# table from tests/model.rs. Not under Miri: anything that makes syscalls Miri does not emulate
-# (epoll, poll, select, signalfd, sockets), and the two 20,000-step random-model unit tests of
-# the registry and timers, which take many minutes interpreted (the same models run natively in
-# `cargo test`, and the fixed-input checks above cover the same code under Miri).
+# the interest/readiness flag mapping, timeout rounding, Instant, the timer table and the signal
+# numbering; and the fixed-input model checks of the selector core (over a syscall-free
+# backend) and of the timer table from tests/model.rs.
+#
+# Not under Miri: whatever makes syscalls Miri does not emulate (epoll, poll, select, signalfd,
+# sockets; `signal::tests::sigset_round_trips_through_the_c_library` calls libc's sigemptyset),
+# and the two 20,000-step random-model unit tests of the registry and the timers, which take
+# many minutes interpreted (they run natively in `cargo test`, and the fixed-input checks above
+# cover the same code under Miri).
 #
 # Needs nightly with the miri component; tries to add it, else prints `SKIPPED: miri (<reason>)`
 # and exits 0.
@@ -46,7 +49,9 @@ cargo +nightly miri test --lib -- \
 	registry::tests::insert_lookup_remove \
 	registry::tests::full_changes_nothing \
 	registry::tests::reused_slot_gets_new_generation \
-	time::tests::saturates \
+	time::tests \
+	signal::tests::indexes_cover \
+	signal::tests::kill_and_stop \
 	timer::tests::stale_id \
 	timer::tests::full_and_zero \
 	timer::tests::equal_deadlines \
