@@ -606,6 +606,8 @@ struct LoopStats {
     waits: u64,
     /// Waits with no event although no timeout had passed: interrupted by a signal.
     interrupted: u64,
+    /// Periods of the event loop's periodic timer accounted for.
+    timer_ticks: u64,
 }
 
 /// Runs the storm: `STORM_CONNS` loopback connections, each with a client thread that writes a
@@ -719,8 +721,8 @@ fn signal_storm(name: &str, serve: fn(Vec<TcpStream>, &AtomicBool) -> LoopStats)
     let handled = SIGNALS.load(Ordering::Relaxed) - handled_before;
     eprintln!(
         "{name}: {sent_signals} SIGUSR1 sent in {STORM:?}, {handled} handled (pending ones merge); \
-         {} waits, {} interrupted; {total} bytes echoed over {STORM_CONNS} connections, none lost",
-        stats.waits, stats.interrupted
+         {} waits, {} interrupted, {} timer ticks; {total} bytes echoed over {STORM_CONNS} connections, none lost",
+        stats.waits, stats.interrupted, stats.timer_ticks
     );
     assert!(sent_signals > 1000, "only {sent_signals} signals sent");
     assert!(
@@ -771,6 +773,25 @@ fn serve_selector<B: Backend>(socks: Vec<TcpStream>, _finished: &AtomicBool) -> 
 /// The context of the event-loop variant.
 struct StormCtx {
     conns: Vec<Conn>,
+    /// Periods of the periodic timer accounted for (fired + missed).
+    ticks: u64,
+    /// Taken before the timer was armed: tick `k` is due no earlier than `start + k × TICK`.
+    start: Instant,
+}
+
+/// The period of the timer that runs through the storm.
+const TICK: Duration = Duration::from_millis(10);
+
+fn on_storm_tick(lp: &mut StormLoop, ev: picosel::TimerEvent) {
+    let ctx = lp.context();
+    ctx.ticks += 1 + u64::from(ev.missed);
+    // The fired deadline and the periods it skipped have all passed.
+    let due = ctx.start + TICK * ctx.ticks as u32;
+    assert!(
+        Instant::now() >= due,
+        "timer tick {} fired early during the storm",
+        ctx.ticks
+    );
 }
 
 type StormLoop = EventLoop<Epoll, StormCtx, 8, 1>;
@@ -790,12 +811,20 @@ fn on_storm_conn(lp: &mut StormLoop, ev: IoEvent) {
 fn serve_event_loop(socks: Vec<TcpStream>, _finished: &AtomicBool) -> LoopStats {
     let conns: Vec<Conn> = socks.into_iter().map(Conn::new).collect();
     let fds: Vec<RawFd> = conns.iter().map(|c| c.sock.as_raw_fd()).collect();
-    let mut lp: Box<StormLoop> = Box::new(EventLoop::new(StormCtx { conns }));
+    let start = Instant::now();
+    let mut lp: Box<StormLoop> = Box::new(EventLoop::new(StormCtx {
+        conns,
+        ticks: 0,
+        start,
+    }));
     for (i, fd) in fds.iter().enumerate() {
         lp.register(*fd, Interest::READ, i, on_storm_conn).unwrap();
     }
+    // Timers are re-checked after an interrupted wait: a periodic one keeps its grid.
+    lp.add_periodic(TICK, on_storm_tick).unwrap();
     let mut stats = LoopStats::default();
     let deadline = Instant::now() + STORM + Duration::from_secs(60);
+    let mut last_return = start;
     while lp.context().conns.iter().any(|c| !c.done) {
         assert!(Instant::now() < deadline, "the loop did not finish");
         let t = Instant::now();
@@ -803,11 +832,20 @@ fn serve_event_loop(socks: Vec<TcpStream>, _finished: &AtomicBool) -> LoopStats 
         let n = lp
             .run_once(Some(timeout))
             .unwrap_or_else(|e| panic!("run_once failed during the storm: {e}"));
+        last_return = Instant::now();
         stats.waits += 1;
         if n == 0 && t.elapsed() < timeout {
             stats.interrupted += 1;
         }
     }
+    // Every period that passed is accounted for (fired, or counted as missed), none early.
+    let ticks = lp.context_ref().ticks;
+    let periods = ((last_return - start).as_nanos() / TICK.as_nanos()) as u64;
+    assert!(
+        ticks <= periods && ticks + 5 >= periods,
+        "{ticks} timer periods accounted for in {periods} that passed"
+    );
+    stats.timer_ticks = ticks;
     stats
 }
 
