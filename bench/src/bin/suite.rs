@@ -853,9 +853,10 @@ fn reuseport(ctx: &mut Ctx, md: &mut String) {
     let _ = writeln!(
         md,
         "On this {nproc}-CPU machine the client's two threads and the server's loops share the \
-         same {nproc} CPUs, so the second loop can only take CPU time away from the client: the \
-         ratio shows that the loops run independently (no shared lock, no cross-thread wake-up), \
-         not the speed-up a server with cores of its own would get.\n"
+         same {nproc} CPUs: the ratio is what a second loop gains in that contest, not the \
+         speed-up a server with cores of its own would get. The loops share nothing but the port \
+         (no lock, no cross-thread wake-up), so CPU per round trip should not rise with the \
+         second loop.\n"
     );
 }
 
