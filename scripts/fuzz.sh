@@ -4,8 +4,10 @@
 #   bash scripts/fuzz.sh [SECONDS]     # total budget, split between the targets (default 60)
 #
 # Targets (fuzz/fuzz_targets/): `selector` — the registration table, tokens, rollback, masking
-# and stale-event filtering over a syscall-free backend; `timers` — the timer table. Each checks
-# against a model (tests/support/*.rs, also run on stable by tests/model.rs).
+# and stale-event filtering over a syscall-free backend; `event_loop` — the event loop's dispatch
+# over the same backend, with handlers that change registrations, stop and nest waits;
+# `timers` — the timer table. Each checks against a model (tests/support/*.rs, also run on
+# stable by tests/model.rs).
 #
 # Needs a nightly toolchain (libFuzzer's instrumentation and AddressSanitizer); installs
 # cargo-fuzz when it is missing. Prints `SKIPPED: fuzz (<reason>)` and exits 0 when either
@@ -25,7 +27,7 @@ case $budget in
 	;;
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
-targets=(selector timers)
+targets=(selector event_loop timers)
 
 skip() {
 	echo "SKIPPED: fuzz ($1)"

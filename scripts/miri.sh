@@ -5,8 +5,8 @@
 #
 # What runs: the in-module unit tests of the registration table, the dense poll/select array,
 # the interest/readiness flag mapping, timeout rounding, Instant, the timer table and the signal
-# numbering; and the fixed-input model checks of the selector core (over a syscall-free
-# backend) and of the timer table from tests/model.rs.
+# numbering; and the fixed-input model checks of the selector core and the event loop's
+# dispatch (over a syscall-free backend) and of the timer table from tests/model.rs.
 #
 # Not under Miri: whatever makes syscalls Miri does not emulate (epoll, poll, select, signalfd,
 # sockets; `signal::tests::sigset_round_trips_through_the_c_library` calls libc's sigemptyset),
@@ -57,5 +57,5 @@ cargo +nightly miri test --lib -- \
 	timer::tests::equal_deadlines \
 	timer::tests::periodic_stays
 
-# The selector core and the timer table against their models, on fixed inputs.
+# The selector core, the event loop and the timer table against their models, on fixed inputs.
 cargo +nightly miri test --test model -- fixed_inputs

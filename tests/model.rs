@@ -717,6 +717,25 @@ fn fixed_inputs(runs: usize, f: fn(&[u8])) {
     }
 }
 
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn event_loop_on_fake_backend_matches_model(data in prop::collection::vec(any::<u8>(), 0..1024)) {
+        fake_selector::run_event_loop(&data);
+    }
+}
+
+/// Fixed inputs for the event loop over the fake backend; runs under Miri too.
+#[test]
+fn event_loop_fixed_inputs() {
+    fixed_inputs(
+        if cfg!(miri) { 8 } else { 400 },
+        fake_selector::run_event_loop,
+    );
+}
+
 /// Fixed inputs for the fake-backend check: runs under Miri too (no syscalls, no proptest).
 #[test]
 fn fake_backend_fixed_inputs() {

@@ -3,6 +3,8 @@
 //! `tests/support/fake_selector.rs`, which `tests/model.rs` also runs on stable.
 #![no_main]
 
+// Each target uses one entry point of the shared module.
+#[allow(dead_code)]
 #[path = "../../tests/support/fake_selector.rs"]
 mod fake_selector;
 

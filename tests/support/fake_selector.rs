@@ -770,3 +770,277 @@ fn run_n<const N: usize, const EDGE: bool>() {
         model.check(&sel, &watched);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The event loop over the same fake backend: handlers that change registrations, stop the
+// loop or run a nested `run_once` while a batch is being dispatched.
+
+/// One registration of the event loop, as the model sees it.
+#[derive(Debug, Clone, Copy)]
+struct LoopReg {
+    interest: Interest,
+    mode: Mode,
+    /// The caller's token, handed back in each `IoEvent`.
+    user: usize,
+    /// The selector's token, as the fake backend was given it.
+    token: Token,
+}
+
+/// One `run_once` in progress: its wait's events, how far dispatch got, and whether a nested
+/// `run_once` replaced its batch (after which it must dispatch nothing more).
+struct Frame {
+    raw: Option<Vec<(Token, Ready)>>,
+    pos: usize,
+    dead: bool,
+}
+
+/// The event loop's context: the model itself, so handlers can check and update it.
+pub struct LoopModel {
+    regs: BTreeMap<RawFd, LoopReg>,
+    frames: Vec<Frame>,
+    next_user: usize,
+}
+
+type Lp<const N: usize, const EDGE: bool> = picosel::EventLoop<Fake<EDGE>, LoopModel, N, 0>;
+
+impl LoopModel {
+    /// The next dispatch the top frame must make: the first remaining event whose token is a
+    /// live registration's and whose masked readiness is not empty.
+    fn expected_next(&mut self) -> Option<(RawFd, usize, Ready)> {
+        let frame = self.frames.last_mut()?;
+        let raw = frame
+            .raw
+            .get_or_insert_with(|| MIRROR.with(|m| m.borrow().1.clone()));
+        while let Some(&(token, r)) = raw.get(frame.pos) {
+            frame.pos += 1;
+            if let Some((fd, reg)) = self.regs.iter().find(|(_, g)| g.token == token) {
+                let ready = model_mask(r, reg.interest);
+                if !ready.is_empty() {
+                    return Some((*fd, reg.user, ready));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn on_io<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, ev: picosel::IoEvent) {
+    let m = lp.context();
+    let frame = m.frames.last().expect("a handler ran outside run_once");
+    assert!(
+        !frame.dead,
+        "a handler ran for a batch that a nested wait replaced"
+    );
+    let want = m.expected_next();
+    assert_eq!(
+        Some((ev.fd, ev.token, ev.ready)),
+        want,
+        "dispatch of the batch"
+    );
+    match byte() % 10 {
+        0 => loop_unregister(lp, pick_fd()),
+        1 => {
+            // Unregister this fd and register it again: a new registration, which must get
+            // none of the old one's queued events.
+            loop_unregister(lp, ev.fd);
+            let (i, m) = (pick_interest(), pick_mode());
+            loop_register(lp, ev.fd, i, m);
+        }
+        2 => {
+            let (fd, i, m) = (pick_fd(), pick_interest(), pick_mode());
+            loop_register(lp, fd, i, m);
+        }
+        3 => {
+            let (fd, i) = (pick_fd(), pick_interest());
+            loop_modify(lp, fd, i);
+        }
+        4 => lp.stop(),
+        5 if lp.context_ref().frames.len() < 3 => {
+            if let Some(f) = lp.context().frames.last_mut() {
+                f.dead = true;
+            }
+            loop_run_once(lp);
+        }
+        _ => {}
+    }
+}
+
+fn loop_register<const N: usize, const EDGE: bool>(
+    lp: &mut Lp<N, EDGE>,
+    fd: RawFd,
+    interest: Interest,
+    mode: Mode,
+) {
+    let m = lp.context();
+    m.next_user += 1;
+    let user = m.next_user;
+    let before = watched_tokens();
+    let got = lp.register_mode(fd, interest, mode, user, on_io::<N, EDGE>);
+    let m = lp.context();
+    let mut must = Vec::new();
+    if !valid(interest) {
+        must.push(Error::InvalidInterest);
+    }
+    if fd < 0 {
+        must.push(Error::InvalidFd);
+    }
+    if !EDGE && mode == Mode::Edge {
+        must.push(Error::Unsupported);
+    }
+    if m.regs.contains_key(&fd) {
+        must.push(Error::AlreadyRegistered);
+    }
+    if m.regs.len() == N {
+        must.push(Error::Full);
+    }
+    match got {
+        Ok(()) => {
+            assert!(
+                must.is_empty(),
+                "loop register({fd}) succeeded, expected one of {must:?}"
+            );
+            let after = watched_tokens();
+            let mut new = after.difference(&before);
+            let token = Token::from_u64(*new.next().expect("register made no backend entry"));
+            let reg = LoopReg {
+                interest,
+                mode,
+                user,
+                token,
+            };
+            m.regs.insert(fd, reg);
+        }
+        Err(Error::Os(_)) if must.is_empty() => {}
+        Err(e) => assert!(
+            must.contains(&e),
+            "loop register({fd}) = {e:?}, expected {must:?}"
+        ),
+    }
+}
+
+fn loop_unregister<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, fd: RawFd) {
+    let got = lp.unregister(fd);
+    let m = lp.context();
+    match (got, m.regs.contains_key(&fd)) {
+        (Ok(()), true) => {
+            m.regs.remove(&fd);
+        }
+        (Err(Error::NotRegistered), false) => {}
+        (Err(Error::Os(e)), true) => {
+            assert!(
+                e != Errno::BADF && e != Errno::NOENT,
+                "loop unregister({fd}) = {e:?}"
+            )
+        }
+        (got, registered) => panic!("loop unregister({fd}) = {got:?}, registered: {registered}"),
+    }
+}
+
+fn loop_modify<const N: usize, const EDGE: bool>(
+    lp: &mut Lp<N, EDGE>,
+    fd: RawFd,
+    interest: Interest,
+) {
+    let got = lp.modify(fd, interest);
+    let m = lp.context();
+    let old = m.regs.get(&fd).copied();
+    match (got, old) {
+        (Ok(()), Some(old)) => {
+            assert!(valid(interest), "loop modify({fd}) accepted {interest:?}");
+            if let Some(r) = m.regs.get_mut(&fd) {
+                *r = LoopReg { interest, ..old };
+            }
+        }
+        (Ok(()), None) => panic!("loop modify of unregistered fd {fd} succeeded"),
+        (Err(Error::NotRegistered), None) => {}
+        (Err(Error::InvalidInterest), Some(_)) => assert!(!valid(interest)),
+        (Err(Error::Os(_)), Some(old)) => {
+            let syscall = old.interest != interest || old.mode == Mode::Oneshot;
+            assert!(
+                valid(interest) && syscall,
+                "loop modify({fd}) failed without a syscall"
+            );
+        }
+        (got, old) => panic!("loop modify({fd}, {interest:?}) = {got:?}, model {old:?}"),
+    }
+}
+
+fn loop_run_once<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>) {
+    lp.context().frames.push(Frame {
+        raw: None,
+        pos: 0,
+        dead: false,
+    });
+    let got = lp.run_once(None);
+    let m = lp.context();
+    match got {
+        Ok(_) => {
+            if !m.frames.last().is_some_and(|f| f.dead) {
+                let left = m.expected_next();
+                assert_eq!(left, None, "a live event of the batch was not dispatched");
+            }
+        }
+        Err(Error::Os(e)) => assert!(e != Errno::INTR, "EINTR must give no events, not an error"),
+        Err(e) => panic!("run_once = {e:?}"),
+    }
+    m.frames.pop();
+}
+
+/// Runs one input against the event loop: the first byte picks the capacity and whether the
+/// fake claims edge mode; the rest is ops until the input is used up.
+pub fn run_event_loop(data: &[u8]) {
+    INPUT.with(|i| *i.borrow_mut() = (data.to_vec(), 0));
+    MIRROR.with(|m| *m.borrow_mut() = (Vec::new(), Vec::new()));
+    match next_byte().unwrap_or(0) % 4 {
+        0 => run_loop_n::<1, false>(),
+        1 => run_loop_n::<2, true>(),
+        2 => run_loop_n::<4, false>(),
+        _ => run_loop_n::<7, true>(),
+    }
+}
+
+fn run_loop_n<const N: usize, const EDGE: bool>() {
+    let mut lp: Box<Lp<N, EDGE>> = Box::new(picosel::EventLoop::new(LoopModel {
+        regs: BTreeMap::new(),
+        frames: Vec::new(),
+        next_user: 0,
+    }));
+    while let Some(op) = next_byte() {
+        match op % 6 {
+            0 | 1 => {
+                let (fd, i, m) = (pick_fd(), pick_interest(), pick_mode());
+                loop_register(&mut lp, fd, i, m);
+            }
+            2 => loop_unregister(&mut lp, pick_fd()),
+            3 => {
+                let (fd, i) = (pick_fd(), pick_interest());
+                loop_modify(&mut lp, fd, i);
+            }
+            _ => loop_run_once(&mut lp),
+        }
+        // The loop's table and the fake kernel agree with the model.
+        let m = lp.context_ref();
+        assert_eq!(lp.len(), m.regs.len(), "loop len");
+        for fd in (-2..22).chain([RawFd::MIN, RawFd::MAX, 1000, 1255]) {
+            assert_eq!(
+                lp.is_registered(fd),
+                m.regs.contains_key(&fd),
+                "is_registered({fd})"
+            );
+        }
+        let watched = MIRROR.with(|w| w.borrow().0.clone());
+        assert_eq!(watched.len(), m.regs.len(), "backend watches {watched:?}");
+        for w in &watched {
+            let r = m
+                .regs
+                .get(&w.fd)
+                .expect("backend watches an unregistered fd");
+            assert_eq!(
+                (w.token, w.interest, w.mode),
+                (r.token, r.interest, r.mode),
+                "backend entry of fd {}",
+                w.fd
+            );
+        }
+    }
+}

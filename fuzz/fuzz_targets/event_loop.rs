@@ -1,0 +1,11 @@
+//! The event loop's dispatch over a backend that makes no syscalls, against a model: handlers
+//! change registrations, stop the loop and run nested waits mid-batch. The checks live in
+//! `tests/support/fake_selector.rs`, which `tests/model.rs` also runs on stable.
+#![no_main]
+
+// Each target uses one entry point of the shared module.
+#[allow(dead_code)]
+#[path = "../../tests/support/fake_selector.rs"]
+mod fake_selector;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fake_selector::run_event_loop(data));
