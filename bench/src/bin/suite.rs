@@ -167,6 +167,7 @@ impl Ctx {
         &mut self,
         s: &Server,
         conns: usize,
+        idle: usize,
         threads: usize,
         secs: f64,
         cpu: Option<usize>,
@@ -177,6 +178,8 @@ impl Ctx {
             &s.addr,
             "--conns",
             &conns.to_string(),
+            "--idle",
+            &idle.to_string(),
             "--threads",
             &threads.to_string(),
             "--secs",
@@ -201,11 +204,15 @@ impl Ctx {
         };
         let show = format!("{} {}   # server: {}", lg.display(), args.join(" "), s.cmd);
         self.note_cmd(format!(
-            "{} --addr ADDR --conns {conns} --threads {threads} --secs {secs} --size 64 --warmup 0.2 --pid SERVER_PID{pin}",
+            "{} --addr ADDR --conns {conns} --idle {idle} --threads {threads} --secs {secs} --size 64 --warmup 0.2 --pid SERVER_PID{pin}",
             lg.display()
         ));
         let out = self.run(&lg, &args, &show);
-        eprintln!("  {:<22} conns={conns:<4} {}", s.name, out.trim());
+        eprintln!(
+            "  {:<22} conns={conns:<4} idle={idle:<4} {}",
+            s.name,
+            out.trim()
+        );
         out
     }
 }
@@ -301,9 +308,13 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
          server and connection count, servers in rotating order within each round. Ratios are \
          medians of per-round ratios to the floor (`floor_echo`, raw rustix epoll), with their \
          range. CPU is the server's `sum_exec_runtime` (user + system) over the measured window \
-         divided by the round trips in it. {pinning}\n"
+         divided by the round trips in it. The last table adds 900 open, silent connections \
+         (`loadgen --idle 900`), so each server holds about 965 registrations of which 64 are \
+         busy: the idle-scaling question of section 4, asked of whole servers. {pinning}\n"
     );
-    for &conns in &[1usize, 64, 512] {
+    // The last case adds 900 open, silent connections: every server holds ~965 registrations,
+    // and a backend that scans its whole table on each wait shows it.
+    for &(conns, idle) in &[(1usize, 0usize), (64, 0), (512, 0), (64, 900)] {
         let mut rows: Vec<EchoRow> = servers
             .iter()
             .map(|s| EchoRow {
@@ -315,11 +326,11 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
                 errors: 0.0,
             })
             .collect();
-        eprintln!("echo, {conns} connection(s):");
+        eprintln!("echo, {conns} connection(s), {idle} idle:");
         for r in 0..rounds {
             for i in 0..servers.len() {
                 let k = (i + r) % servers.len();
-                let out = ctx.loadgen(&servers[k], conns, 1, secs, cpu);
+                let out = ctx.loadgen(&servers[k], conns, idle, 1, secs, cpu);
                 let row = &mut rows[k];
                 row.rt
                     .push(json_num(&out, "rt_per_sec").unwrap_or(f64::NAN));
@@ -332,8 +343,13 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
         }
         let _ = writeln!(
             md,
-            "### {conns} connection{}\n\n| server | round trips/s | vs floor | CPU ns/round trip | vs floor | p50 µs | p99 µs | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|",
-            if conns == 1 { "" } else { "s" }
+            "### {conns} connection{}{}\n\n| server | round trips/s | vs floor | CPU ns/round trip | vs floor | p50 µs | p99 µs | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|",
+            if conns == 1 { "" } else { "s" },
+            if idle > 0 {
+                format!(" and {idle} idle connections")
+            } else {
+                String::new()
+            }
         );
         let floor = &rows[0];
         for (idx, row) in rows.iter().enumerate() {
@@ -359,8 +375,9 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
                 median(&row.p99),
                 row.errors
             );
-            if row.name.starts_with("echo_server epoll")
-                || (row.name.starts_with("sel_echo epoll")
+            if idle == 0 && row.name.starts_with("echo_server epoll")
+                || (idle == 0
+                    && row.name.starts_with("sel_echo epoll")
                     && !servers.iter().any(|s| s.name.starts_with("echo_server")))
             {
                 let m = median(&rt_ratio);
@@ -449,7 +466,7 @@ fn syscalls(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Ve
             "strace -f -c -o OUT -p SERVER_PID   # while loadgen --conns 1 --secs 1 runs".into(),
         );
         std::thread::sleep(Duration::from_millis(400));
-        let out = ctx.loadgen(s, 1, 1, 1.0, None);
+        let out = ctx.loadgen(s, 1, 0, 1, 1.0, None);
         // SIGINT makes strace detach and write its summary.
         let _ = rustix::process::kill_process(
             rustix::process::Pid::from_raw(st.id() as i32).expect("child pid is positive"),
@@ -578,7 +595,7 @@ fn instructions(ctx: &mut Ctx, specs: &[(String, PathBuf, Vec<&str>)], md: &mut 
                     prog.display(),
                     args.join(" ")
                 ));
-                let o = ctx.loadgen(&s, 1, 1, 1.0, None);
+                let o = ctx.loadgen(&s, 1, 0, 1, 1.0, None);
                 rts = json_num(&o, "all_round_trips").unwrap_or(0.0);
             }
             // SIGTERM: a normal exit for echo_server, a fatal signal for the others; valgrind
@@ -829,7 +846,7 @@ fn reuseport(ctx: &mut Ctx, md: &mut String) {
     for r in 0..ctx.o.rounds {
         for i in 0..2 {
             let k = (i + r) % 2;
-            let out = ctx.loadgen(&servers[k], 64, 2, ctx.o.secs, None);
+            let out = ctx.loadgen(&servers[k], 64, 0, 2, ctx.o.secs, None);
             rt[k].push(json_num(&out, "rt_per_sec").unwrap_or(f64::NAN));
             cpu[k].push(json_num(&out, "server_cpu_ns_per_rt").unwrap_or(f64::NAN));
         }
