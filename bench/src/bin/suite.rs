@@ -900,7 +900,7 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
     }
     let _ = writeln!(
         md,
-        "\n### Peak RSS under load (VmHWM, after the 512-connection runs)\n\n| server | VmHWM kB |\n|---|---:|"
+        "\n### Peak RSS under load (VmHWM, after all the echo runs above: up to 964 connections at once)\n\n| server | VmHWM kB |\n|---|---:|"
     );
     for (name, kb) in hwm {
         let _ = writeln!(md, "| {name} | {} |", num(kb.map(|x| x as f64), 0));
