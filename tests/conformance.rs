@@ -197,7 +197,10 @@ fn closed_with_live_duplicate_does_not_spin<B: Backend>() {
         assert_eq!(wait(&mut sel, Some(Duration::from_millis(50))), []);
         wakeups += 1;
     }
-    assert!(wakeups <= 6, "{wakeups} wake-ups in 200 ms: the orphaned file spins the wait");
+    assert!(
+        wakeups <= 6,
+        "{wakeups} wake-ups in 200 ms: the orphaned file spins the wait"
+    );
     // The other registration survived the rebuild.
     write(&other_w, b"y");
     assert_eq!(wait(&mut sel, SHORT), [(other_r.as_raw_fd(), Ready::READ)]);
