@@ -23,6 +23,8 @@ const NONE: u32 = u32::MAX;
 struct Slot<D> {
     generation: u32,
     next_free: u32,
+    /// A oneshot registration has been reported since it was last armed.
+    fired: bool,
     key: Option<SelectorKey<D>>,
 }
 
@@ -51,6 +53,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
                 Slot {
                     generation: 0,
                     next_free: NONE,
+                    fired: false,
                     key: None,
                 }
             }; N],
@@ -150,6 +153,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         let s = &mut self.slots[slot as usize];
         s.key = Some(key);
         s.next_free = NONE;
+        s.fired = false;
         // Robin Hood insertion: the entry carried along swaps with any that sits nearer its
         // home; there is an empty bucket since `len < N`.
         let mut carried = slot + 1;
@@ -170,6 +174,18 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         }
         self.len += 1;
         Some(token)
+    }
+
+    /// Whether the oneshot registration in `slot` was reported since it was last armed.
+    pub(crate) fn fired(&self, slot: u32) -> bool {
+        self.slots.get(slot as usize).is_some_and(|s| s.fired)
+    }
+
+    /// Records that the registration in `slot` was reported (`true`) or armed (`false`).
+    pub(crate) fn set_fired(&mut self, slot: u32, fired: bool) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.fired = fired;
+        }
     }
 
     /// Replaces the key in a live slot (same fd).

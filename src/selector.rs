@@ -329,6 +329,8 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             data,
         };
         self.registry.update(slot, key);
+        // Every modify re-arms (a oneshot one reaches the kernel above).
+        self.registry.set_fired(slot, false);
         Ok(key)
     }
 
@@ -488,14 +490,25 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// Entry `i` of the last wait, checked against the live table: `None` when its
     /// registration was removed or replaced since the wait (a stale event), or when nothing of
     /// it is left after masking to the current interest. O(1).
-    pub(crate) fn batch_event(&self, i: usize) -> Option<(SelectorKey<D>, Ready)> {
+    pub(crate) fn batch_event(&mut self, i: usize) -> Option<(SelectorKey<D>, Ready)> {
         if i >= self.batch_len {
             return None;
         }
         let (token, raw) = self.poller.event(i);
-        let key = self.registry.live(token)?;
+        let key = *self.registry.live(token)?;
         let ready = Ready::masked(raw, key.interest);
-        (!ready.is_empty()).then_some((*key, ready))
+        if ready.is_empty() {
+            return None;
+        }
+        if key.mode == Mode::Oneshot {
+            // Reported once per arming: a rebuilt epoll instance re-adds the registration
+            // armed, and the kernel may report it again before `modify` re-arms it.
+            if self.registry.fired(token.slot()) {
+                return None;
+            }
+            self.registry.set_fired(token.slot(), true);
+        }
+        Some((key, ready))
     }
 
     /// The number of the last wait; it changes with every wait.

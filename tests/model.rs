@@ -797,15 +797,11 @@ fn epoll_closed_fd_with_a_live_duplicate_does_not_spin() {
     );
 }
 
-/// KNOWN BUG (src/backend/epoll.rs, `EpollPoller::rebuild`): the fresh epoll instance takes the
-/// lowest free fd number, which can be the number of a registered fd the caller closed. Then
-/// `unregister` of that number makes `EPOLL_CTL_DEL` name the epoll fd itself, the kernel
-/// answers EINVAL (not EBADF / ENOENT), and the registration can never be removed.
-/// Proposed fix: in `EpollPoller::{delete, modify}`, answer `Errno::NOENT` when `fd` is the
-/// epoll fd's own number (the registered file is gone: its number now holds our instance).
+/// Regression: a rebuilt epoll instance takes the lowest free fd number, which can be the
+/// number of a registered fd the caller closed. `unregister` of that number must succeed (the
+/// epoll backend answers ENOENT for its own number instead of the kernel's EINVAL).
 #[test]
 #[cfg_attr(miri, ignore)]
-#[ignore = "known bug: unregister fails with EINVAL when a rebuilt epoll fd took the number"]
 fn epoll_unregister_after_rebuild_took_the_closed_number() {
     let _guard = FDS.lock().unwrap_or_else(|e| e.into_inner());
     let mut sel = Selector::<Epoll, u32, 4>::new();
@@ -832,16 +828,10 @@ fn epoll_unregister_after_rebuild_took_the_closed_number() {
     drop(dup);
 }
 
-/// KNOWN BUG (src/selector.rs / src/backend/epoll.rs, rebuild): a oneshot registration that
-/// was reported (and so disarmed) comes back armed when the epoll instance is rebuilt after an
-/// orphan report, and is reported again without a `modify` — `Mode::Oneshot` promises "reported
-/// once, then disabled until re-armed with modify". Proposed fix: the selector marks a oneshot
-/// registration as fired when it yields its event and clears the mark in `modify`; `Events`
-/// skips events of fired oneshot registrations (after a rebuild the kernel reports such an
-/// entry once more and disarms it again), or `rebuild` adds fired ones disarmed.
+/// Regression: a oneshot registration that was reported comes back armed in the kernel when
+/// the epoll instance is rebuilt; the selector must still not yield it again before `modify`.
 #[test]
 #[cfg_attr(miri, ignore)]
-#[ignore = "known bug: an epoll rebuild re-arms a fired oneshot registration"]
 fn epoll_rebuild_keeps_a_fired_oneshot_disarmed() {
     let _guard = FDS.lock().unwrap_or_else(|e| e.into_inner());
     let mut sel = Selector::<Epoll, u32, 4>::new();

@@ -1103,27 +1103,19 @@ fn closed_while_registered_select() {
     closed_while_registered::<Select>(20_000);
 }
 
+/// Unregisters a closed `fd`, which must succeed on every backend, even when a rebuilt epoll
+/// instance took its number.
+fn unregister_closed<B: Backend>(sel: &mut Selector<B, u64, 32>, fd: RawFd) {
+    if let Err(e) = sel.unregister(fd) {
+        panic!("{}: unregister of closed fd {fd}: {e}", B::NAME);
+    }
+}
+
 /// Registered fds closed while a duplicate keeps their open file alive (`dup`, or a child that
 /// inherited them), then unregistered: on epoll the kernel keeps reporting those files under
 /// dead tokens (epoll(7), Q6). Such reports must never reach a registration, and once the
 /// remaining files are left readable with nothing of theirs registered, waits must block
 /// rather than spin. On every backend; epoll is the one where it matters.
-/// KNOWN BUG, tolerated here (counted and printed) so this test checks everything else until
-/// it is fixed: after an epoll rebuild the fresh epoll fd can take the number of a registered fd
-/// that was closed, and `unregister` of that number then fails with EINVAL
-/// (`tests/model.rs` `epoll_unregister_after_rebuild_took_the_closed_number` is the exact
-/// case). Set to `false` once fixed.
-const TOLERATE_EINVAL_AFTER_REBUILD: bool = true;
-
-/// Unregisters `fd`; `false` when it hit the bug above (the registration stays).
-fn unregister_closed<B: Backend>(sel: &mut Selector<B, u64, 32>, fd: RawFd) -> bool {
-    match sel.unregister(fd) {
-        Ok(_) => true,
-        Err(picosel::Error::Os(picosel::Errno::INVAL)) if TOLERATE_EINVAL_AFTER_REBUILD => false,
-        Err(e) => panic!("{}: unregister of closed fd {fd}: {e}", B::NAME),
-    }
-}
-
 fn closed_with_live_duplicates<B: Backend>(steps: u32) {
     const PIPES: usize = 16;
     /// Duplicates go at or above this number, away from the numbers the pipes reuse.
@@ -1155,7 +1147,7 @@ fn closed_with_live_duplicates<B: Backend>(steps: u32) {
         }
     };
     let mut pipes: Vec<P> = (0..PIPES).filter_map(|_| new_pipe(&mut sel)).collect();
-    let (mut orphaned, mut events_seen, mut einval) = (0u32, 0u64, 0u32);
+    let (mut orphaned, mut events_seen) = (0u32, 0u64);
     for step in 0..steps {
         let i = rng.below(pipes.len() as u64) as usize;
         match rng.below(8) {
@@ -1173,13 +1165,9 @@ fn closed_with_live_duplicates<B: Backend>(steps: u32) {
                 // Unregister a closed reader whose file lives on: an orphan on epoll.
                 let p = &mut pipes[i];
                 if p.reader.is_none() {
-                    if let Some((fd, data)) = p.reg.take() {
-                        if unregister_closed(&mut sel, fd) {
-                            orphaned += u32::from(p.dup.is_some());
-                        } else {
-                            einval += 1;
-                            p.reg = Some((fd, data));
-                        }
+                    if let Some((fd, _)) = p.reg.take() {
+                        unregister_closed(&mut sel, fd);
+                        orphaned += u32::from(p.dup.is_some());
                     }
                 }
             }
@@ -1234,11 +1222,8 @@ fn closed_with_live_duplicates<B: Backend>(steps: u32) {
                 p.reg = Some(reg);
             }
             (_, Some((fd, _))) => {
-                if unregister_closed(&mut sel, fd) {
-                    orphaned += u32::from(p.dup.is_some());
-                } else {
-                    einval += 1;
-                }
+                unregister_closed(&mut sel, fd);
+                orphaned += u32::from(p.dup.is_some());
             }
             _ => {}
         }
@@ -1263,7 +1248,7 @@ fn closed_with_live_duplicates<B: Backend>(steps: u32) {
     eprintln!(
         "{}: {steps} steps, {orphaned} registrations orphaned (closed with a live duplicate, then \
          unregistered), {readable_orphans} orphaned files readable at the end, {events_seen} events checked, \
-         {wakeups} wake-ups in 500 ms; KNOWN BUG hit {einval} times (unregister: EINVAL)",
+         {wakeups} wake-ups in 500 ms",
         B::NAME
     );
 }

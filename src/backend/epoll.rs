@@ -7,7 +7,7 @@
 use super::{borrow_fd, os, Backend, Poller, Token};
 use crate::{Error, Interest, Mode, Ready, Result};
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
-use rustix::fd::{OwnedFd, RawFd};
+use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// The epoll backend.
 ///
@@ -106,6 +106,19 @@ impl<const N: usize> EpollPoller<N> {
         // The core opens the poller before any call that needs it; EBADF if it did not.
         self.epfd.as_ref().ok_or(Error::Os(rustix::io::Errno::BADF))
     }
+
+    /// The epoll fd, for an operation on a registered `fd`. A registered fd the caller closed
+    /// may have had its number taken by this epoll fd (a rebuild creates it anew, and the
+    /// kernel hands out the lowest free number): that registration is not in this instance,
+    /// so it answers ENOENT, as for any closed-and-reused number, rather than the EINVAL epoll
+    /// gives for an operation on itself.
+    fn epfd_for(&self, fd: RawFd) -> Result<&OwnedFd> {
+        let epfd = self.epfd()?;
+        if epfd.as_raw_fd() == fd {
+            return Err(Error::Os(rustix::io::Errno::NOENT));
+        }
+        Ok(epfd)
+    }
 }
 
 impl<const N: usize> Poller for EpollPoller<N> {
@@ -136,7 +149,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
         os(epoll::modify(
-            self.epfd()?,
+            self.epfd_for(fd)?,
             borrow_fd(fd),
             EventData::new_u64(token.to_u64()),
             flags(interest, mode),
@@ -144,7 +157,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
     }
 
     fn delete(&mut self, fd: RawFd, _token: Token) -> Result<()> {
-        os(epoll::delete(self.epfd()?, borrow_fd(fd)))
+        os(epoll::delete(self.epfd_for(fd)?, borrow_fd(fd)))
     }
 
     fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {

@@ -120,7 +120,8 @@ pub trait Poller {
     /// `EPOLL_CTL_DEL` needs the closed number (epoll(7), Q6). Nothing but a new epoll
     /// instance removes it; without one, a level-triggered wait would return at once forever.
     /// Backends whose registrations are not kept by the kernel have nothing to do (the
-    /// default). Oneshot registrations come back armed.
+    /// default). Oneshot registrations come back armed; the core skips the report of one
+    /// that already fired until `modify` re-arms it.
     ///
     /// # Errors
     /// The kernel's refusal to create the new object; the old one is then kept.

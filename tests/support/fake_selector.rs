@@ -415,12 +415,6 @@ struct Model<const N: usize, const EDGE: bool> {
     next_data: u32,
 }
 
-/// KNOWN BUG, tolerated until fixed (then set to `false`): after a rebuild of the backend
-/// (`Poller::rebuild`, which re-adds oneshot registrations armed, as epoll must), the selector
-/// yields an already fired oneshot registration again without a `modify`.
-/// `tests/model.rs` `epoll_rebuild_keeps_a_fired_oneshot_disarmed` is the exact case.
-const TOLERATE_ONESHOT_REARM_BUG: bool = true;
-
 /// fds the ops pick from: colliding numbers for small `N`, negatives and huge values.
 fn pick_fd() -> RawFd {
     match byte() {
@@ -648,9 +642,12 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
     ) -> Option<(SelectorKey<u32>, Ready)> {
         while let Some(&(token, raw)) = events.get(*pos) {
             *pos += 1;
-            if let Some(reg) = self.regs.values().find(|r| r.token == token) {
+            if let Some((fd, reg)) = self.regs.iter().find(|(_, r)| r.token == token) {
                 let ready = model_mask(raw, reg.key.interest());
-                if !ready.is_empty() {
+                // A oneshot registration yields once per arming, even if a rebuilt backend
+                // reports it again.
+                let spent = reg.key.mode() == Mode::Oneshot && self.fired.contains(fd);
+                if !ready.is_empty() && !spent {
                     return Some((reg.key, ready));
                 }
             }
@@ -680,7 +677,6 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
             if key.mode() == Mode::Oneshot
                 && !self.modified_since_wait.contains(&key.fd())
                 && !self.fired.insert(key.fd())
-                && !TOLERATE_ONESHOT_REARM_BUG
             {
                 panic!("oneshot fd {} yielded twice without a modify", key.fd());
             }
@@ -784,6 +780,8 @@ struct LoopReg {
     user: usize,
     /// The selector's token, as the fake backend was given it.
     token: Token,
+    /// A oneshot registration was dispatched since it was last armed.
+    fired: bool,
 }
 
 /// One `run_once` in progress: its wait's events, how far dispatch got, and whether a nested
@@ -813,9 +811,11 @@ impl LoopModel {
             .get_or_insert_with(|| MIRROR.with(|m| m.borrow().1.clone()));
         while let Some(&(token, r)) = raw.get(frame.pos) {
             frame.pos += 1;
-            if let Some((fd, reg)) = self.regs.iter().find(|(_, g)| g.token == token) {
+            if let Some((fd, reg)) = self.regs.iter_mut().find(|(_, g)| g.token == token) {
                 let ready = model_mask(r, reg.interest);
-                if !ready.is_empty() {
+                let spent = reg.mode == Mode::Oneshot && reg.fired;
+                if !ready.is_empty() && !spent {
+                    reg.fired = reg.mode == Mode::Oneshot;
                     return Some((*fd, reg.user, ready));
                 }
             }
@@ -907,6 +907,7 @@ fn loop_register<const N: usize, const EDGE: bool>(
                 mode,
                 user,
                 token,
+                fired: false,
             };
             m.regs.insert(fd, reg);
         }
@@ -948,7 +949,12 @@ fn loop_modify<const N: usize, const EDGE: bool>(
         (Ok(()), Some(old)) => {
             assert!(valid(interest), "loop modify({fd}) accepted {interest:?}");
             if let Some(r) = m.regs.get_mut(&fd) {
-                *r = LoopReg { interest, ..old };
+                // Every modify re-arms.
+                *r = LoopReg {
+                    interest,
+                    fired: false,
+                    ..old
+                };
             }
         }
         (Ok(()), None) => panic!("loop modify of unregistered fd {fd} succeeded"),
