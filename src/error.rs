@@ -34,8 +34,11 @@ pub enum Error {
     Full,
     /// The fd is too large for the backend (select: `fd >= FD_SETSIZE`, 1024).
     FdOutOfRange,
-    /// The backend cannot do what was asked (for example edge-triggered mode on poll).
+    /// The backend cannot do what was asked (for example edge-triggered mode on poll), or the
+    /// signal cannot be caught (SIGKILL, SIGSTOP).
     Unsupported,
+    /// A periodic timer's period is zero: it would fire on every wake-up, forever.
+    InvalidPeriod,
     /// The kernel refused: the errno it returned.
     Os(Errno),
 }
@@ -57,7 +60,8 @@ impl fmt::Display for Error {
             Error::FdOutOfRange => {
                 f.write_str("file descriptor is out of range for this backend (FD_SETSIZE)")
             }
-            Error::Unsupported => f.write_str("operation not supported by this backend"),
+            Error::Unsupported => f.write_str("operation not supported"),
+            Error::InvalidPeriod => f.write_str("timer period is zero"),
             Error::Os(e) => write!(f, "os error: {e}"),
         }
     }

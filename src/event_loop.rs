@@ -585,7 +585,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// missed entirely are skipped and counted in [`TimerEvent::missed`]. O(log T).
     ///
     /// # Errors
-    /// [`Error::Full`]: `T` timers are armed. [`Error::Unsupported`]: a zero period.
+    /// [`Error::Full`]: `T` timers are armed. [`Error::InvalidPeriod`]: a zero period.
     ///
     /// # Examples
     ///

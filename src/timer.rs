@@ -196,7 +196,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     ///
     /// # Errors
     /// - [`Error::Full`]: `T` timers are armed; nothing changed.
-    /// - [`Error::Unsupported`]: a zero period (it would fire on every wake-up, forever).
+    /// - [`Error::InvalidPeriod`]: a zero period (it would fire on every wake-up, forever).
     ///
     /// # Examples
     ///
@@ -214,7 +214,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         handler: H,
     ) -> Result<TimerId> {
         let period = match period {
-            Some(p) if p.is_zero() => return Err(Error::Unsupported),
+            Some(p) if p.is_zero() => return Err(Error::InvalidPeriod),
             Some(p) => duration_nanos(p),
             None => 0,
         };
@@ -511,7 +511,7 @@ mod tests {
         t.add(at(1), None, ()).unwrap();
         assert_eq!(
             t.add(at(1), Some(Duration::ZERO), ()),
-            Err(Error::Unsupported)
+            Err(Error::InvalidPeriod)
         );
         t.add(at(2), None, ()).unwrap();
         assert_eq!(t.add(at(3), None, ()), Err(Error::Full));

@@ -138,7 +138,7 @@ fn run_t<const T: usize>(mut b: Bytes<'_>) {
                     handler,
                 );
                 match (got, period) {
-                    (Err(e), Some(0)) => assert_eq!(e, Error::Unsupported, "zero period"),
+                    (Err(e), Some(0)) => assert_eq!(e, Error::InvalidPeriod, "zero period"),
                     (Ok(_), Some(0)) => panic!("zero period accepted"),
                     (Err(e), _) => {
                         assert_eq!(e, Error::Full);
