@@ -25,6 +25,8 @@ struct Slot<D> {
     next_free: u32,
     /// A oneshot registration has been reported since it was last armed.
     fired: bool,
+    /// The selector's wait count when the registration was last armed by `modify`.
+    armed_in: u32,
     key: Option<SelectorKey<D>>,
 }
 
@@ -54,6 +56,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
                     generation: 0,
                     next_free: NONE,
                     fired: false,
+                    armed_in: 0,
                     key: None,
                 }
             }; N],
@@ -181,10 +184,23 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         self.slots.get(slot as usize).is_some_and(|s| s.fired)
     }
 
-    /// Records that the registration in `slot` was reported (`true`) or armed (`false`).
-    pub(crate) fn set_fired(&mut self, slot: u32, fired: bool) {
+    /// The wait count at which the registration in `slot` was last armed by `modify`.
+    pub(crate) fn armed_in(&self, slot: u32) -> u32 {
+        self.slots.get(slot as usize).map_or(0, |s| s.armed_in)
+    }
+
+    /// Records that the registration in `slot` was reported.
+    pub(crate) fn set_fired(&mut self, slot: u32) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.fired = fired;
+            s.fired = true;
+        }
+    }
+
+    /// Records that the registration in `slot` was armed again during wait number `batch`.
+    pub(crate) fn set_armed(&mut self, slot: u32, batch: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.fired = false;
+            s.armed_in = batch;
         }
     }
 

@@ -199,7 +199,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             data,
         };
         // Cannot fail: `vacant` found room and nothing changed since.
-        self.registry.insert(key);
+        if let Some(token) = self.registry.insert(key) {
+            self.registry.set_armed(token.slot(), self.batch);
+        }
         Ok(key)
     }
 
@@ -330,7 +332,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         };
         self.registry.update(slot, key);
         // Every modify re-arms (a oneshot one reaches the kernel above).
-        self.registry.set_fired(slot, false);
+        self.registry.set_armed(slot, self.batch);
         Ok(key)
     }
 
@@ -506,7 +508,11 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             if self.registry.fired(token.slot()) {
                 return None;
             }
-            self.registry.set_fired(token.slot(), true);
+            // An event taken before a `modify` of this batch re-armed the registration was
+            // spent on the old arming; the new one has not fired yet.
+            if self.registry.armed_in(token.slot()) != self.batch {
+                self.registry.set_fired(token.slot());
+            }
         }
         Some((key, ready))
     }

@@ -542,6 +542,8 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
                 );
                 self.regs.insert(fd, Reg { key, token });
                 self.fired.remove(&fd);
+                // Armed now: what the current batch holds for its token was not its report.
+                self.modified_since_wait.insert(fd);
             }
             // Anything the fake kernel may answer (an errno from add, EMFILE from open) is
             // allowed when no validation error applies.
@@ -658,6 +660,9 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
     /// One wait; between pairs the op stream may change registrations or wait again, as a
     /// handler would through `Events::selector`.
     fn select(&mut self, sel: &mut Sel<N, EDGE>) {
+        // Every wait, even one that fails, starts a new batch: a modify made before it re-armed
+        // a registration before any event this wait or a later one can hand out.
+        self.modified_since_wait.clear();
         let mut events = match sel.select(None) {
             Ok(ev) => ev,
             Err(Error::Os(e)) => {
@@ -667,7 +672,6 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
             Err(e) => panic!("select = {e:?}"),
         };
         let raw: Vec<(Token, Ready)> = MIRROR.with(|m| m.borrow().1.clone());
-        self.modified_since_wait.clear();
         let mut pos = 0;
         loop {
             let want = self.expected_next(&raw, &mut pos);
@@ -702,8 +706,17 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
                     self.modify(events.selector(), fd, i, None);
                 }
                 4 => {
-                    // A wait inside the batch replaces the buffer: the old batch must end.
-                    let _ = events.selector().select(None).map(|e| e.count());
+                    // A wait inside the batch replaces the buffer: the old batch must end. Its
+                    // pairs are not predicted here, but the oneshot ones it yields are spent.
+                    self.modified_since_wait.clear();
+                    let inner: Vec<SelectorKey<u32>> = events
+                        .selector()
+                        .select(None)
+                        .map(|e| e.map(|(k, _)| k).collect())
+                        .unwrap_or_default();
+                    for k in inner.iter().filter(|k| k.mode() == Mode::Oneshot) {
+                        self.fired.insert(k.fd());
+                    }
                     assert_eq!(events.next(), None, "batch went on after a newer wait");
                     break;
                 }
@@ -782,6 +795,8 @@ struct LoopReg {
     token: Token,
     /// A oneshot registration was dispatched since it was last armed.
     fired: bool,
+    /// `LoopModel::waits` when it was last armed by a modify.
+    armed_in: u32,
 }
 
 /// One `run_once` in progress: its wait's events, how far dispatch got, and whether a nested
@@ -790,6 +805,8 @@ struct Frame {
     raw: Option<Vec<(Token, Ready)>>,
     pos: usize,
     dead: bool,
+    /// Which wait of the loop this is (`LoopModel::waits` when it began).
+    wait_no: u32,
 }
 
 /// The event loop's context: the model itself, so handlers can check and update it.
@@ -797,6 +814,8 @@ pub struct LoopModel {
     regs: BTreeMap<RawFd, LoopReg>,
     frames: Vec<Frame>,
     next_user: usize,
+    /// Waits made so far (one per `run_once`).
+    waits: u32,
 }
 
 type Lp<const N: usize, const EDGE: bool> = picosel::EventLoop<Fake<EDGE>, LoopModel, N, 0>;
@@ -815,7 +834,11 @@ impl LoopModel {
                 let ready = model_mask(r, reg.interest);
                 let spent = reg.mode == Mode::Oneshot && reg.fired;
                 if !ready.is_empty() && !spent {
-                    reg.fired = reg.mode == Mode::Oneshot;
+                    // An event taken before a modify of this batch re-armed it was spent on the
+                    // old arming.
+                    if reg.mode == Mode::Oneshot && reg.armed_in != frame.wait_no {
+                        reg.fired = true;
+                    }
                     return Some((*fd, reg.user, ready));
                 }
             }
@@ -908,6 +931,7 @@ fn loop_register<const N: usize, const EDGE: bool>(
                 user,
                 token,
                 fired: false,
+                armed_in: m.waits,
             };
             m.regs.insert(fd, reg);
         }
@@ -945,6 +969,7 @@ fn loop_modify<const N: usize, const EDGE: bool>(
     let got = lp.modify(fd, interest);
     let m = lp.context();
     let old = m.regs.get(&fd).copied();
+    let waits = m.waits;
     match (got, old) {
         (Ok(()), Some(old)) => {
             assert!(valid(interest), "loop modify({fd}) accepted {interest:?}");
@@ -953,6 +978,7 @@ fn loop_modify<const N: usize, const EDGE: bool>(
                 *r = LoopReg {
                     interest,
                     fired: false,
+                    armed_in: waits,
                     ..old
                 };
             }
@@ -972,10 +998,14 @@ fn loop_modify<const N: usize, const EDGE: bool>(
 }
 
 fn loop_run_once<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>) {
-    lp.context().frames.push(Frame {
+    let m = lp.context();
+    m.waits += 1;
+    let wait_no = m.waits;
+    m.frames.push(Frame {
         raw: None,
         pos: 0,
         dead: false,
+        wait_no,
     });
     let got = lp.run_once(None);
     let m = lp.context();
@@ -1010,6 +1040,7 @@ fn run_loop_n<const N: usize, const EDGE: bool>() {
         regs: BTreeMap::new(),
         frames: Vec::new(),
         next_user: 0,
+        waits: 0,
     }));
     while let Some(op) = next_byte() {
         match op % 6 {
