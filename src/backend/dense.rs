@@ -3,6 +3,7 @@
 //! plus slot → position, fixed after each `swap_remove`).
 
 use super::Token;
+use crate::Ready;
 
 const ABSENT: u32 = 0;
 
@@ -65,6 +66,34 @@ impl<T, const N: usize> Dense<T, N> {
     pub(crate) fn remove(&mut self, slot: u32) {
         if let Some(p) = self.position(slot) {
             self.remove_at(p);
+        }
+    }
+
+    /// Appends `(token, readiness)` to `out` for each entry whose `ready` is not empty, and
+    /// disarms (removes) those for which `oneshot` says so: the emulated oneshot mode of poll
+    /// and select. O(entries).
+    pub(crate) fn collect_ready(
+        &mut self,
+        out: &mut heapless::Vec<(Token, Ready), N>,
+        mut ready: impl FnMut(&T) -> Ready,
+        oneshot: impl Fn(&T, Token) -> bool,
+    ) {
+        let mut i = 0;
+        while i < self.items.len() {
+            let r = ready(&self.items[i]);
+            if r.is_empty() {
+                i += 1;
+                continue;
+            }
+            let token = self.tokens[i];
+            // Cannot be full: at most one event per entry, at most N entries.
+            let _ = out.push((token, r));
+            if oneshot(&self.items[i], token) {
+                // Disarm; the last entry moves to `i` and is looked at next.
+                self.remove_at(i);
+            } else {
+                i += 1;
+            }
         }
     }
 

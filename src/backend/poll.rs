@@ -124,23 +124,12 @@ impl<const N: usize> Poller for PollPoller<N> {
         if n == 0 {
             return Ok(0);
         }
-        let mut i = 0;
-        while i < self.fds.items.len() {
-            let revents = self.fds.items[i].revents();
-            if revents.is_empty() {
-                i += 1;
-                continue;
-            }
-            let token = self.fds.tokens[i];
-            // Cannot be full: at most one event per armed entry, at most N entries.
-            let _ = self.ready.push((token, ready(revents)));
-            if self.oneshot[token.slot() as usize] {
-                // Disarm; the last entry moves to `i` and is looked at next.
-                self.fds.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
+        let oneshot = &self.oneshot;
+        self.fds.collect_ready(
+            &mut self.ready,
+            |fd| ready(fd.revents()),
+            |_, token| oneshot.get(token.slot() as usize) == Some(&true),
+        );
         Ok(self.ready.len())
     }
 

@@ -77,19 +77,17 @@ fn select(
 impl<const N: usize> SelectPoller<N> {
     /// After EBADF: report every registered fd that is no longer open as ERROR.
     fn report_closed(&mut self) -> usize {
-        let mut i = 0;
-        while i < self.entries.items.len() {
-            let e = self.entries.items[i];
-            let token = self.entries.tokens[i];
-            if rustix::io::fcntl_getfd(borrow_fd(e.fd)) == Err(Errno::BADF) {
-                let _ = self.ready.push((token, Ready::ERROR));
-                if e.oneshot {
-                    self.entries.remove_at(i);
-                    continue;
+        self.entries.collect_ready(
+            &mut self.ready,
+            |e| {
+                if rustix::io::fcntl_getfd(borrow_fd(e.fd)) == Err(Errno::BADF) {
+                    Ready::ERROR
+                } else {
+                    Ready::empty()
                 }
-            }
-            i += 1;
-        }
+            },
+            |e, _| e.oneshot,
+        );
         self.ready.len()
     }
 }
@@ -172,21 +170,11 @@ impl<const N: usize> Poller for SelectPoller<N> {
                 }
             }
         }
-        let mut i = 0;
-        while i < self.entries.items.len() {
-            let e = self.entries.items[i];
-            let r = Ready::from_bits_truncate(seen[e.fd as usize]);
-            if r.is_empty() {
-                i += 1;
-                continue;
-            }
-            let _ = self.ready.push((self.entries.tokens[i], r));
-            if e.oneshot {
-                self.entries.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
+        self.entries.collect_ready(
+            &mut self.ready,
+            |e| Ready::from_bits_truncate(seen[e.fd as usize]),
+            |e, _| e.oneshot,
+        );
         Ok(self.ready.len())
     }
 
