@@ -18,7 +18,7 @@
 
 mod example_harness;
 
-use example_harness::{example_path, Example};
+use example_harness::{example_path, Example, Rng};
 use picosel::backend::{Backend, Epoll, Poll, Select};
 use picosel::{EventLoop, Interest, IoEvent, Ready, Selector};
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
@@ -38,32 +38,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-/// xorshift64*: reproducible payloads.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| (self.next() >> 32) as u8).collect()
-    }
-
-    /// `min` to `min + span - 1` random bytes.
-    fn payload(&mut self, min: usize, span: u64) -> Vec<u8> {
-        let len = min + self.below(span) as usize;
-        self.bytes(len)
-    }
-}
 
 /// The number of fds open in process `pid`.
 fn open_fds(pid: u32) -> usize {
