@@ -39,6 +39,13 @@ pub enum Error {
     Unsupported,
     /// A periodic timer's period is zero: it would fire on every wake-up, forever.
     InvalidPeriod,
+    /// A wait was started while a batch of events was being dispatched: a handler called
+    /// `run_once`, or `select` was called on the selector that [`Events`](crate::Events)
+    /// lends out. Nothing was changed; the rest of the batch is still delivered.
+    InDispatch,
+    /// The C library keeps this signal for itself (32 up to `SIGRTMIN() - 1`: its thread
+    /// cancellation and set-id broadcast); blocking or watching it would break the library.
+    ReservedSignal,
     /// The kernel refused: the errno it returned.
     Os(Errno),
 }
@@ -62,6 +69,10 @@ impl fmt::Display for Error {
             }
             Error::Unsupported => f.write_str("operation not supported"),
             Error::InvalidPeriod => f.write_str("timer period is zero"),
+            Error::InDispatch => {
+                f.write_str("a wait cannot start while a batch of events is being dispatched")
+            }
+            Error::ReservedSignal => f.write_str("signal is reserved by the C library"),
             Error::Os(e) => write!(f, "os error: {e}"),
         }
     }

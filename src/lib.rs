@@ -12,6 +12,7 @@ mod selector;
 #[cfg(feature = "signal")]
 mod signal;
 mod time;
+mod token;
 mod timer;
 mod waker;
 

@@ -13,7 +13,7 @@
 //!   number (POSIX `open`/`socket`), so registered fds are nearly contiguous, land in their
 //!   own buckets, and lookup, insert and remove are O(1) in practice; O(N) at worst.
 
-use crate::backend::Token;
+use crate::token::Token;
 use crate::SelectorKey;
 use rustix::fd::RawFd;
 
@@ -21,12 +21,13 @@ const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot<D> {
-    generation: u32,
+    /// Wraps at [`Token::MAX_GENERATION`]; see `token.rs` for the bound.
+    generation: u64,
     next_free: u32,
     /// A oneshot registration has been reported since it was last armed.
     fired: bool,
     /// The selector's wait count when the registration was last armed by `modify`.
-    armed_in: u32,
+    armed_in: u64,
     key: Option<SelectorKey<D>>,
 }
 
@@ -118,12 +119,12 @@ impl<D: Copy, const N: usize> Registry<D, N> {
         self.slots.get(slot as usize)?.key.as_ref()
     }
 
-    pub(crate) fn token(&self, slot: u32) -> Token {
+    pub(crate) fn token(&self, slot: u32) -> Token<N> {
         Token::new(slot, self.slots[slot as usize].generation)
     }
 
     /// The key behind `token`, if it is still the same registration. O(1).
-    pub(crate) fn live(&self, token: Token) -> Option<&SelectorKey<D>> {
+    pub(crate) fn live(&self, token: Token<N>) -> Option<&SelectorKey<D>> {
         let slot = self.slots.get(token.slot() as usize)?;
         if slot.generation == token.generation() {
             slot.key.as_ref()
@@ -133,7 +134,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The token the next [`insert`](Self::insert) will use, or `None` when full.
-    pub(crate) fn vacant(&self) -> Option<Token> {
+    pub(crate) fn vacant(&self) -> Option<Token<N>> {
         if self.len == N {
             None
         } else if self.free_head != NONE {
@@ -145,7 +146,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
     /// Inserts a key for an fd that is not registered, at the slot [`vacant`](Self::vacant)
     /// named. Returns `None` (and changes nothing) when full.
-    pub(crate) fn insert(&mut self, key: SelectorKey<D>) -> Option<Token> {
+    pub(crate) fn insert(&mut self, key: SelectorKey<D>) -> Option<Token<N>> {
         let token = self.vacant()?;
         let slot = token.slot();
         if slot == self.free_head {
@@ -185,7 +186,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The wait count at which the registration in `slot` was last armed by `modify`.
-    pub(crate) fn armed_in(&self, slot: u32) -> u32 {
+    pub(crate) fn armed_in(&self, slot: u32) -> u64 {
         self.slots.get(slot as usize).map_or(0, |s| s.armed_in)
     }
 
@@ -197,7 +198,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// Records that the registration in `slot` was armed again during wait number `batch`.
-    pub(crate) fn set_armed(&mut self, slot: u32, batch: u32) {
+    pub(crate) fn set_armed(&mut self, slot: u32, batch: u64) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.fired = false;
             s.armed_in = batch;
@@ -233,7 +234,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
         let s = &mut self.slots[slot as usize];
         let key = s.key.take();
-        s.generation = s.generation.wrapping_add(1);
+        s.generation = Token::<N>::next_generation(s.generation);
         s.next_free = self.free_head;
         self.free_head = slot;
         self.len -= 1;
@@ -241,7 +242,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The live keys with their tokens, in slot order. O(N) over the slots ever used.
-    pub(crate) fn iter_tokens(&self) -> impl Iterator<Item = (Token, &SelectorKey<D>)> {
+    pub(crate) fn iter_tokens(&self) -> impl Iterator<Item = (Token<N>, &SelectorKey<D>)> {
         self.slots[..self.high as usize]
             .iter()
             .enumerate()

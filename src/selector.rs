@@ -37,7 +37,7 @@ pub struct Selector<B: Backend, D, const N: usize> {
     poller: B::Poller<N>,
     registry: Registry<D, N>,
     /// Counts waits, so a batch iterator outlived by a newer wait yields nothing.
-    batch: u32,
+    batch: u64,
     /// Entries in the backend's buffer from the last wait.
     batch_len: usize,
     /// An unregister found its fd already closed. On epoll the fd's open file may outlive it
@@ -80,7 +80,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// ```
     pub const fn new() -> Self {
         Selector {
-            poller: <B::Poller<N> as Poller>::CLOSED,
+            poller: <B::Poller<N> as Poller<N>>::CLOSED,
             registry: Registry::new(),
             batch: 0,
             batch_len: 0,
@@ -212,7 +212,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         if fd < 0 {
             return Err(Error::InvalidFd);
         }
-        if !<B::Poller<N> as Poller>::supports(mode) {
+        if !<B::Poller<N> as Poller<N>>::supports(mode) {
             return Err(Error::Unsupported);
         }
         Ok(())
@@ -518,7 +518,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     }
 
     /// The number of the last wait; it changes with every wait.
-    pub(crate) const fn batch(&self) -> u32 {
+    pub(crate) const fn batch(&self) -> u64 {
         self.batch
     }
 
@@ -577,7 +577,7 @@ impl<B: Backend, D: Copy + core::fmt::Debug, const N: usize> core::fmt::Debug
 /// ```
 pub struct Events<'a, B: Backend, D, const N: usize> {
     sel: &'a mut Selector<B, D, N>,
-    batch: u32,
+    batch: u64,
     pos: usize,
     len: usize,
 }

@@ -12,7 +12,7 @@ pub(crate) struct Dense<T, const N: usize> {
     /// The watched entries, packed; what poll(2) gets.
     pub(crate) items: heapless::Vec<T, N>,
     /// Parallel to `items`.
-    pub(crate) tokens: heapless::Vec<Token, N>,
+    pub(crate) tokens: heapless::Vec<Token<N>, N>,
     /// Slot → position + 1 in `items`; `ABSENT` when the slot is not armed.
     pos: [u32; N],
 }
@@ -32,7 +32,7 @@ impl<T, const N: usize> Dense<T, N> {
     }
 
     /// Adds or replaces the entry for `token`'s slot.
-    pub(crate) fn set(&mut self, token: Token, item: T) {
+    pub(crate) fn set(&mut self, token: Token<N>, item: T) {
         if let Some(p) = self.position(token.slot()) {
             self.items[p] = item;
             self.tokens[p] = token;
@@ -74,9 +74,9 @@ impl<T, const N: usize> Dense<T, N> {
     /// and select. O(entries).
     pub(crate) fn collect_ready(
         &mut self,
-        out: &mut heapless::Vec<(Token, Ready), N>,
+        out: &mut heapless::Vec<(Token<N>, Ready), N>,
         mut ready: impl FnMut(&T) -> Ready,
-        oneshot: impl Fn(&T, Token) -> bool,
+        oneshot: impl Fn(&T, Token<N>) -> bool,
     ) {
         let mut i = 0;
         while i < self.items.len() {

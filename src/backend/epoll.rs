@@ -121,7 +121,7 @@ impl<const N: usize> EpollPoller<N> {
     }
 }
 
-impl<const N: usize> Poller for EpollPoller<N> {
+impl<const N: usize> Poller<N> for EpollPoller<N> {
     const CLOSED: Self = EpollPoller {
         epfd: None,
         events: [NO_EVENT; N],
@@ -138,7 +138,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
         Ok(())
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         os(epoll::add(
             self.epfd()?,
             borrow_fd(fd),
@@ -147,7 +147,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
         ))
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         os(epoll::modify(
             self.epfd_for(fd)?,
             borrow_fd(fd),
@@ -156,7 +156,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
         ))
     }
 
-    fn delete(&mut self, fd: RawFd, _token: Token) -> Result<()> {
+    fn delete(&mut self, fd: RawFd, _token: Token<N>) -> Result<()> {
         os(epoll::delete(self.epfd_for(fd)?, borrow_fd(fd)))
     }
 
@@ -169,7 +169,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
         os(epoll::wait(epfd, &mut self.events[..], timeout.as_ref()))
     }
 
-    fn event(&self, i: usize) -> (Token, Ready) {
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
         let e = self.events[i];
         let (flags, data) = (e.flags, e.data);
         (Token::from_u64(data.u64()), ready(flags))
@@ -179,7 +179,7 @@ impl<const N: usize> Poller for EpollPoller<N> {
         self.epfd = None;
     }
 
-    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+    fn rebuild<I: Iterator<Item = (RawFd, Token<N>, Interest, Mode)>>(
         &mut self,
         live: I,
     ) -> Result<()> {

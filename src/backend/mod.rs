@@ -51,6 +51,8 @@ pub use epoll::Epoll;
 pub use poll::Poll;
 pub use select::Select;
 
+pub use crate::token::Token;
+
 /// A backend: a marker type naming its per-selector state.
 ///
 /// # Examples
@@ -65,11 +67,11 @@ pub trait Backend {
     /// The mechanism's name, as in Python's selector class names.
     const NAME: &'static str;
     /// The state of one selector of capacity `N`.
-    type Poller<const N: usize>: Poller;
+    type Poller<const N: usize>: Poller<N>;
 }
 
 /// The per-selector state of a backend; see the [module docs](self) for the contract.
-pub trait Poller {
+pub trait Poller<const N: usize> {
     /// A closed poller: no syscall made yet, so a selector can be built in a `const` or `static`.
     const CLOSED: Self;
 
@@ -86,19 +88,19 @@ pub trait Poller {
     ///
     /// # Errors
     /// The kernel's refusal, or [`Error::FdOutOfRange`].
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()>;
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()>;
 
     /// Changes what `fd` is watched for (and re-arms a oneshot registration).
     ///
     /// # Errors
     /// The kernel's refusal.
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()>;
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()>;
 
     /// Stops watching `fd`.
     ///
     /// # Errors
     /// The kernel's refusal; the core ignores `EBADF` and `ENOENT` (the fd was closed).
-    fn delete(&mut self, fd: RawFd, token: Token) -> Result<()>;
+    fn delete(&mut self, fd: RawFd, token: Token<N>) -> Result<()>;
 
     /// Waits for readiness; returns the number of events now in the buffer.
     ///
@@ -107,7 +109,7 @@ pub trait Poller {
     fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize>;
 
     /// Entry `i` of the last wait's buffer: the token and the raw readiness.
-    fn event(&self, i: usize) -> (Token, Ready);
+    fn event(&self, i: usize) -> (Token<N>, Ready);
 
     /// Releases the kernel object.
     fn close(&mut self);
@@ -125,74 +127,12 @@ pub trait Poller {
     ///
     /// # Errors
     /// The kernel's refusal to create the new object; the old one is then kept.
-    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+    fn rebuild<I: Iterator<Item = (RawFd, Token<N>, Interest, Mode)>>(
         &mut self,
         live: I,
     ) -> Result<()> {
         let _ = live;
         Ok(())
-    }
-}
-
-/// What a backend stores with each watched fd and hands back with each event: the
-/// registration's slot in the selector's table and that slot's generation.
-///
-/// # Examples
-///
-/// ```
-/// use picosel::backend::Token;
-/// let t = Token::new(3, 7);
-/// assert_eq!((t.slot(), t.generation()), (3, 7));
-/// assert_eq!(Token::from_u64(t.to_u64()), t);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Token(u64);
-
-impl Token {
-    /// Packs a slot and a generation.
-    ///
-    /// ```
-    /// assert_eq!(picosel::backend::Token::new(1, 2).slot(), 1);
-    /// ```
-    pub const fn new(slot: u32, generation: u32) -> Self {
-        Token(slot as u64 | (generation as u64) << 32)
-    }
-
-    /// The slot in the selector's table.
-    ///
-    /// ```
-    /// assert_eq!(picosel::backend::Token::new(5, 0).slot(), 5);
-    /// ```
-    pub const fn slot(self) -> u32 {
-        self.0 as u32
-    }
-
-    /// The generation of the slot when the registration was made.
-    ///
-    /// ```
-    /// assert_eq!(picosel::backend::Token::new(5, 9).generation(), 9);
-    /// ```
-    pub const fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-
-    /// The packed value, as stored in `epoll_event.data`.
-    ///
-    /// ```
-    /// assert_eq!(picosel::backend::Token::new(1, 1).to_u64(), (1 << 32) | 1);
-    /// ```
-    pub const fn to_u64(self) -> u64 {
-        self.0
-    }
-
-    /// Unpacks a value made by [`to_u64`](Self::to_u64).
-    ///
-    /// ```
-    /// use picosel::backend::Token;
-    /// assert_eq!(Token::from_u64(42), Token::new(42, 0));
-    /// ```
-    pub const fn from_u64(v: u64) -> Self {
-        Token(v)
     }
 }
 

@@ -40,7 +40,7 @@ impl Backend for Poll {
 pub struct PollPoller<const N: usize> {
     fds: Dense<PollFd<'static>, N>,
     oneshot: [bool; N],
-    ready: heapless::Vec<(Token, Ready), N>,
+    ready: heapless::Vec<(Token<N>, Ready), N>,
 }
 
 #[inline]
@@ -80,7 +80,7 @@ fn ready(f: PollFlags) -> Ready {
     r
 }
 
-impl<const N: usize> Poller for PollPoller<N> {
+impl<const N: usize> Poller<N> for PollPoller<N> {
     const CLOSED: Self = PollPoller {
         fds: Dense::EMPTY,
         oneshot: [false; N],
@@ -95,11 +95,11 @@ impl<const N: usize> Poller for PollPoller<N> {
         Ok(())
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         self.modify(fd, token, interest, mode)
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         check_open(fd)?;
         let slot = token.slot() as usize;
         self.fds.set(
@@ -112,7 +112,7 @@ impl<const N: usize> Poller for PollPoller<N> {
         Ok(())
     }
 
-    fn delete(&mut self, _fd: RawFd, token: Token) -> Result<()> {
+    fn delete(&mut self, _fd: RawFd, token: Token<N>) -> Result<()> {
         self.fds.remove(token.slot());
         Ok(())
     }
@@ -133,7 +133,7 @@ impl<const N: usize> Poller for PollPoller<N> {
         Ok(self.ready.len())
     }
 
-    fn event(&self, i: usize) -> (Token, Ready) {
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
         self.ready[i]
     }
 

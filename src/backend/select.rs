@@ -57,7 +57,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct SelectPoller<const N: usize> {
     entries: Dense<Entry, N>,
-    ready: heapless::Vec<(Token, Ready), N>,
+    ready: heapless::Vec<(Token<N>, Ready), N>,
 }
 
 #[allow(unsafe_code)]
@@ -92,7 +92,7 @@ impl<const N: usize> SelectPoller<N> {
     }
 }
 
-impl<const N: usize> Poller for SelectPoller<N> {
+impl<const N: usize> Poller<N> for SelectPoller<N> {
     const CLOSED: Self = SelectPoller {
         entries: Dense::EMPTY,
         ready: heapless::Vec::new(),
@@ -106,14 +106,14 @@ impl<const N: usize> Poller for SelectPoller<N> {
         Ok(())
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         if fd as usize >= FD_SETSIZE {
             return Err(Error::FdOutOfRange);
         }
         self.modify(fd, token, interest, mode)
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         check_open(fd)?;
         let entry = Entry {
             fd,
@@ -124,7 +124,7 @@ impl<const N: usize> Poller for SelectPoller<N> {
         Ok(())
     }
 
-    fn delete(&mut self, _fd: RawFd, token: Token) -> Result<()> {
+    fn delete(&mut self, _fd: RawFd, token: Token<N>) -> Result<()> {
         self.entries.remove(token.slot());
         Ok(())
     }
@@ -178,7 +178,7 @@ impl<const N: usize> Poller for SelectPoller<N> {
         Ok(self.ready.len())
     }
 
-    fn event(&self, i: usize) -> (Token, Ready) {
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
         self.ready[i]
     }
 

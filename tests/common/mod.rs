@@ -28,7 +28,7 @@ fn count() {
     CTL_CALLS.with(|c| c.set(c.get() + 1));
 }
 
-impl<P: Poller> Poller for CountingPoller<P> {
+impl<const N: usize, P: Poller<N>> Poller<N> for CountingPoller<P> {
     const CLOSED: Self = CountingPoller(P::CLOSED);
     fn supports(mode: Mode) -> bool {
         P::supports(mode)
@@ -36,28 +36,28 @@ impl<P: Poller> Poller for CountingPoller<P> {
     fn open(&mut self) -> Result<()> {
         self.0.open()
     }
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         count();
         self.0.add(fd, token, interest, mode)
     }
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         count();
         self.0.modify(fd, token, interest, mode)
     }
-    fn delete(&mut self, fd: RawFd, token: Token) -> Result<()> {
+    fn delete(&mut self, fd: RawFd, token: Token<N>) -> Result<()> {
         count();
         self.0.delete(fd, token)
     }
     fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
         self.0.wait(timeout_ms)
     }
-    fn event(&self, i: usize) -> (Token, Ready) {
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
         self.0.event(i)
     }
     fn close(&mut self) {
         self.0.close()
     }
-    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+    fn rebuild<I: Iterator<Item = (RawFd, Token<N>, Interest, Mode)>>(
         &mut self,
         live: I,
     ) -> Result<()> {

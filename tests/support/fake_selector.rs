@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 // The byte stream, shared by the op decoder and the fake kernel.
 
 /// What the fake poller publishes: its watch list and its last wait's events.
-type Published = (Vec<Watch>, Vec<(Token, Ready)>);
+type Published = (Vec<Watch>, Vec<(u64, Ready)>);
 
 thread_local! {
     static INPUT: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
@@ -74,7 +74,8 @@ impl<const EDGE: bool> Backend for Fake<EDGE> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     fd: RawFd,
-    token: Token,
+    /// The packed [`Token`], so that one type serves every capacity.
+    token: u64,
     interest: Interest,
     mode: Mode,
     /// Oneshot registrations are disarmed once reported, until modified.
@@ -88,10 +89,10 @@ const MAX_EVENTS: usize = 16;
 pub struct FakePoller<const N: usize, const EDGE: bool> {
     open: bool,
     watched: [Option<Watch>; N],
-    events: [(Token, Ready); MAX_EVENTS],
+    events: [(Token<N>, Ready); MAX_EVENTS],
     len: usize,
     /// Every token ever given to `add`, to script stale events.
-    history: [Option<Token>; 8],
+    history: [Option<Token<N>>; 8],
     history_next: usize,
 }
 
@@ -108,7 +109,7 @@ fn scripted_errno() -> Errno {
 }
 
 impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
-    fn check_contract(fd: RawFd, token: Token, interest: Interest, mode: Mode) {
+    fn check_contract(fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) {
         assert!(fd >= 0, "contract: backend got negative fd {fd}");
         assert!(
             !interest.is_empty() && Interest::all().contains(interest),
@@ -133,13 +134,13 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         MIRROR.with(|m| {
             *m.borrow_mut() = (
                 self.watched().copied().collect(),
-                self.events[..self.len].to_vec(),
+                self.events[..self.len].iter().map(|&(t, r)| (t.to_u64(), r)).collect(),
             )
         });
     }
 }
 
-impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
+impl<const N: usize, const EDGE: bool> Poller<N> for FakePoller<N, EDGE> {
     const CLOSED: Self = FakePoller {
         open: false,
         watched: [None; N],
@@ -163,19 +164,19 @@ impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
         Ok(())
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         let r = self.do_add(fd, token, interest, mode);
         self.publish();
         r
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         let r = self.do_modify(fd, token, interest, mode);
         self.publish();
         r
     }
 
-    fn delete(&mut self, fd: RawFd, token: Token) -> Result<()> {
+    fn delete(&mut self, fd: RawFd, token: Token<N>) -> Result<()> {
         let r = self.do_delete(fd, token);
         self.publish();
         r
@@ -187,7 +188,7 @@ impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
         r
     }
 
-    fn event(&self, i: usize) -> (Token, Ready) {
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
         assert!(i < self.len, "contract: event {i} of {}", self.len);
         self.events[i]
     }
@@ -197,7 +198,7 @@ impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
         self.publish();
     }
 
-    fn rebuild<I: Iterator<Item = (RawFd, Token, Interest, Mode)>>(
+    fn rebuild<I: Iterator<Item = (RawFd, Token<N>, Interest, Mode)>>(
         &mut self,
         live: I,
     ) -> Result<()> {
@@ -209,7 +210,7 @@ impl<const N: usize, const EDGE: bool> Poller for FakePoller<N, EDGE> {
 
 /// The fake kernel's decisions, each taken from the byte stream.
 impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
-    fn do_add(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn do_add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         Self::check_contract(fd, token, interest, mode);
         assert!(self.open, "contract: add on a poller that is not open");
         let slot = token.slot() as usize;
@@ -226,7 +227,7 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         }
         self.watched[slot] = Some(Watch {
             fd,
-            token,
+            token: token.to_u64(),
             interest,
             mode,
             armed: true,
@@ -236,14 +237,14 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         Ok(())
     }
 
-    fn do_modify(&mut self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+    fn do_modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
         Self::check_contract(fd, token, interest, mode);
         let w = self.watched[token.slot() as usize]
             .as_mut()
             .expect("contract: modify of a slot that is not watched");
         assert_eq!(
             (w.fd, w.token),
-            (fd, token),
+            (fd, token.to_u64()),
             "contract: modify with another fd/token"
         );
         if fault() {
@@ -255,14 +256,14 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         Ok(())
     }
 
-    fn do_delete(&mut self, fd: RawFd, token: Token) -> Result<()> {
+    fn do_delete(&mut self, fd: RawFd, token: Token<N>) -> Result<()> {
         assert!(fd >= 0, "contract: delete of negative fd");
         let slot = token.slot() as usize;
         assert!(slot < N, "contract: delete of slot {slot} >= N");
         let w = self.watched[slot].expect("contract: delete of a slot that is not watched");
         assert_eq!(
             (w.fd, w.token),
-            (fd, token),
+            (fd, token.to_u64()),
             "contract: delete with another fd/token"
         );
         if fault() {
@@ -297,7 +298,7 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
                     if live.is_empty() {
                         continue;
                     }
-                    live[byte() as usize % live.len()].token
+                    Token::from_u64(live[byte() as usize % live.len()].token)
                 }
                 // A token given to `add` earlier: possibly stale, possibly still live.
                 2 => match self.history[byte() as usize % 8] {
@@ -305,13 +306,13 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
                     None => continue,
                 },
                 // Garbage: any slot, any generation.
-                _ => Token::new(u32_le(), u32_le()),
+                _ => Token::from_u64(u64::from(u32_le()) << 32 | u64::from(u32_le())),
             };
             // A token that is watched now is reported as a kernel would: only while armed,
             // at most once per wait, and a oneshot entry is disarmed by being reported.
             let slot = token.slot() as usize;
             if let Some(w) = self.watched.get_mut(slot).and_then(|w| w.as_mut()) {
-                if w.token == token {
+                if w.token == token.to_u64() {
                     if !w.armed || raw.is_empty() || !reported.insert(slot) {
                         continue;
                     }
@@ -329,7 +330,7 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
     /// A fresh kernel object watching exactly `live`, every entry armed (as epoll does).
     fn do_rebuild(
         &mut self,
-        live: impl Iterator<Item = (RawFd, Token, Interest, Mode)>,
+        live: impl Iterator<Item = (RawFd, Token<N>, Interest, Mode)>,
     ) -> Result<()> {
         assert!(self.open, "contract: rebuild of a poller that is not open");
         let mut fresh = [None; N];
@@ -342,14 +343,14 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
             );
             fresh[slot] = Some(Watch {
                 fd,
-                token,
+                token: token.to_u64(),
                 interest,
                 mode,
                 armed: true,
             });
         }
         // The live set is exactly what add / modify / delete left watched.
-        let key = |w: &Option<Watch>| w.map(|w| (w.fd, w.token.to_u64(), w.interest, w.mode));
+        let key = |w: &Option<Watch>| w.map(|w| (w.fd, w.token, w.interest, w.mode));
         for (old, new) in self.watched.iter().zip(fresh.iter()) {
             assert_eq!(
                 key(old),
@@ -400,7 +401,7 @@ pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Reg {
     key: SelectorKey<u32>,
-    token: Token,
+    token: u64,
 }
 
 struct Model<const N: usize, const EDGE: bool> {
@@ -534,10 +535,10 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
                 );
                 let after = watched_tokens();
                 let mut new = after.difference(&before);
-                let token = Token::from_u64(*new.next().expect("register made no backend entry"));
+                let token = *new.next().expect("register made no backend entry");
                 assert!(new.next().is_none(), "register made two backend entries");
                 assert!(
-                    self.issued.insert(token.to_u64()),
+                    self.issued.insert(token),
                     "token {token:?} given out twice"
                 );
                 self.regs.insert(fd, Reg { key, token });
@@ -639,7 +640,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
     /// token is a live registration's and whose masked readiness is not empty.
     fn expected_next(
         &self,
-        events: &[(Token, Ready)],
+        events: &[(u64, Ready)],
         pos: &mut usize,
     ) -> Option<(SelectorKey<u32>, Ready)> {
         while let Some(&(token, raw)) = events.get(*pos) {
@@ -671,7 +672,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
             }
             Err(e) => panic!("select = {e:?}"),
         };
-        let raw: Vec<(Token, Ready)> = MIRROR.with(|m| m.borrow().1.clone());
+        let raw: Vec<(u64, Ready)> = MIRROR.with(|m| m.borrow().1.clone());
         let mut pos = 0;
         loop {
             let want = self.expected_next(&raw, &mut pos);
@@ -728,7 +729,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
 
 /// What the fake watches now, by token.
 fn watched_tokens() -> BTreeSet<u64> {
-    MIRROR.with(|m| m.borrow().0.iter().map(|w| w.token.to_u64()).collect())
+    MIRROR.with(|m| m.borrow().0.iter().map(|w| w.token).collect())
 }
 
 /// Runs one input: the first byte picks the capacity and whether the fake claims edge mode; the
@@ -792,7 +793,7 @@ struct LoopReg {
     /// The caller's token, handed back in each `IoEvent`.
     user: usize,
     /// The selector's token, as the fake backend was given it.
-    token: Token,
+    token: u64,
     /// A oneshot registration was dispatched since it was last armed.
     fired: bool,
     /// `LoopModel::waits` when it was last armed by a modify.
@@ -802,7 +803,7 @@ struct LoopReg {
 /// One `run_once` in progress: its wait's events, how far dispatch got, and whether a nested
 /// `run_once` replaced its batch (after which it must dispatch nothing more).
 struct Frame {
-    raw: Option<Vec<(Token, Ready)>>,
+    raw: Option<Vec<(u64, Ready)>>,
     pos: usize,
     dead: bool,
     /// Which wait of the loop this is (`LoopModel::waits` when it began).
@@ -924,7 +925,7 @@ fn loop_register<const N: usize, const EDGE: bool>(
             );
             let after = watched_tokens();
             let mut new = after.difference(&before);
-            let token = Token::from_u64(*new.next().expect("register made no backend entry"));
+            let token = *new.next().expect("register made no backend entry");
             let reg = LoopReg {
                 interest,
                 mode,
