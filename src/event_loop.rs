@@ -7,6 +7,7 @@ use crate::backend::{Backend, Epoll, Poll, Select};
 use crate::timer::Timers;
 use crate::waker::{self, Waker};
 use crate::{Error, Instant, Interest, Mode, RawFd, Ready, Result, Selector, Source, TimerId};
+use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 use rustix::fd::{AsRawFd, OwnedFd};
 
@@ -216,7 +217,19 @@ pub struct EventLoop<B: Backend, C, const N: usize, const T: usize> {
     signals: SignalFd,
     #[cfg(feature = "signal")]
     signal_handlers: [Option<SignalHandler<B, C, N, T>>; 64],
+    /// Signals read from the signalfd: `signal_batch[signal_next..signal_len]` are not
+    /// dispatched yet (a handler panicked), and go first next turn.
+    #[cfg(feature = "signal")]
+    signal_batch: [SignalEvent; SIGNAL_BATCH],
+    #[cfg(feature = "signal")]
+    signal_next: usize,
+    #[cfg(feature = "signal")]
+    signal_len: usize,
 }
+
+/// Signals read from the signalfd at a time (its record buffer in `signal.rs`).
+#[cfg(feature = "signal")]
+const SIGNAL_BATCH: usize = 4;
 
 /// An event loop on epoll, the default on Linux.
 pub type DefaultEventLoop<C, const N: usize, const T: usize> = EventLoop<Epoll, C, N, T>;
@@ -254,6 +267,12 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             signals: SignalFd::CLOSED,
             #[cfg(feature = "signal")]
             signal_handlers: [None; 64],
+            #[cfg(feature = "signal")]
+            signal_batch: signal::NO_SIGNALS,
+            #[cfg(feature = "signal")]
+            signal_next: 0,
+            #[cfg(feature = "signal")]
+            signal_len: 0,
         }
     }
 
@@ -737,20 +756,46 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
 
     #[cfg(feature = "signal")]
     fn on_signal(&mut self, _io: IoEvent) {
-        let mut got = signal::NO_SIGNALS;
-        let n = self.signals.read(&mut got);
-        for sig in got.iter().take(n) {
+        if self.signal_next >= self.signal_len {
+            self.signal_len = self.signals.read(&mut self.signal_batch);
+            self.signal_next = 0;
+        }
+        self.dispatch_signals();
+    }
+
+    /// Runs the handlers of the signals read and not dispatched yet, each taken before its
+    /// handler runs (a handler that panics does not get it again; the others still come).
+    #[cfg(feature = "signal")]
+    fn dispatch_signals(&mut self) {
+        while let Some(sig) = self.signal_batch[..self.signal_len]
+            .get(self.signal_next)
+            .copied()
+        {
+            self.signal_next += 1;
             let handler = self
                 .signal_handlers
                 .get(sig.signal.index())
                 .copied()
                 .flatten();
             if let Some(h) = handler {
-                self.dispatched += 1;
-                h(self, *sig);
+                self.dispatched = self.dispatched.wrapping_add(1);
+                h(self, sig);
             }
         }
     }
+
+    #[cfg(feature = "signal")]
+    fn signals_pending(&self) -> bool {
+        self.signal_next < self.signal_len
+    }
+
+    #[cfg(not(feature = "signal"))]
+    fn signals_pending(&self) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "signal"))]
+    fn dispatch_signals(&mut self) {}
 
     /// A [`Waker`] for this loop; `handler` runs once per dispatch after any number of wakes.
     /// The first call creates the loop's eventfd and registers it (one of the `N`); later
@@ -797,14 +842,15 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             waker::drain(fd);
         }
         if let Some(h) = self.wake_handler {
-            self.dispatched += 1;
+            self.dispatched = self.dispatched.wrapping_add(1);
             h(self);
         }
     }
 
     /// Makes [`run`](Self::run) return after the current turn: the rest of the current batch
     /// of fd events is still dispatched (an edge-triggered event would otherwise be lost),
-    /// timers not yet fired stay armed for later.
+    /// timers not yet fired in this turn stay armed for later. It changes nothing else: the
+    /// next [`run_once`](Self::run_once) is a turn like any other.
     ///
     /// ```
     /// let mut ev = picosel::DefaultEventLoop::<(), 4, 0>::new(());
@@ -815,7 +861,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         self.stopped = true;
     }
 
-    /// Whether [`stop`](Self::stop) was called since the last [`run`](Self::run) began.
+    /// Whether [`stop`](Self::stop) was called since the last turn began.
     ///
     /// ```
     /// assert!(!picosel::DefaultEventLoop::<(), 4, 0>::new(()).is_stopped());
@@ -825,10 +871,11 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     }
 
     /// Runs turns ([`run_once`](Self::run_once) without timeout) until a handler calls
-    /// [`stop`](Self::stop); clears the stop flag first, so a stopped loop can be run again.
+    /// [`stop`](Self::stop). A stopped loop can be run again.
     ///
     /// # Errors
     /// The first error of a wait (not EINTR, which is no error); the loop is then as it was.
+    /// [`Error::InDispatch`] when called from a handler.
     ///
     /// # Examples
     ///
@@ -843,11 +890,12 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// ev.run().unwrap();
     /// ```
     pub fn run(&mut self) -> Result<()> {
-        self.stopped = false;
-        while !self.stopped {
+        loop {
             self.run_once(None)?;
+            if self.stopped {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// One turn: one wait of at most `timeout` (shortened to the next timer deadline), then
@@ -856,12 +904,16 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// `None` waits without limit (until an fd, a timer, a signal or a wake); `Some(ZERO)`
     /// polls. See [`EventLoop`] for the order of things.
     ///
-    /// A handler may call `run_once` itself; the outer batch then ends early (the nested wait
-    /// replaced it), and level-triggered fds are reported again at the next wait.
+    /// A turn whose batch was not dispatched to its end (a handler panicked and the caller
+    /// caught it with `catch_unwind`) leaves the rest to the next turn, which hands it out
+    /// before it waits: no edge-triggered or oneshot event, and no signal already read, is
+    /// lost. A handler cannot start a turn of its own: `run_once` (and [`run`](Self::run))
+    /// from a handler returns [`Error::InDispatch`] and changes nothing.
     ///
     /// # Errors
-    /// The kernel's refusal of the wait. A wait interrupted by a signal (EINTR) is not an
-    /// error: the turn just has no fd events (timers still fire if due).
+    /// The kernel's refusal of the wait; [`Error::InDispatch`] from a handler. A wait
+    /// interrupted by a signal (EINTR) is not an error: the turn just has no fd events (timers
+    /// still fire if due).
     ///
     /// # Examples
     ///
@@ -878,30 +930,35 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// ```
     #[doc(alias = "epoll_wait")]
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        if self.selector.dispatching() {
+            return Err(Error::InDispatch);
+        }
+        self.stopped = false;
         let start = self.dispatched;
-        let timeout = self.wait_timeout(timeout);
-        let n = self.selector.wait(timeout)?;
-        let batch = self.selector.batch();
+        // Signals read but not dispatched go first: do not block before them.
+        let timeout = if self.signals_pending() {
+            Some(Duration::ZERO)
+        } else {
+            self.wait_timeout(timeout)
+        };
+        self.selector.wait(timeout)?;
+        let mut turn = Turn::begin(self);
+        turn.dispatch_signals();
         // Each entry is read from the backend's buffer and checked against the live table as
         // it is dispatched (O(1)), so handlers may change registrations between entries.
-        for i in 0..n {
-            // A handler's nested `run_once` replaced the buffer.
-            if self.selector.batch() != batch {
-                break;
-            }
-            if let Some((key, ready)) = self.selector.batch_event(i) {
-                self.call_io(key.fd(), ready, key.data());
-            }
+        while let Some((key, ready)) = turn.selector.next_event() {
+            turn.call_io(key.fd(), ready, key.data());
         }
-        if !self.stopped && !self.timers.is_empty() {
-            self.fire_timers();
+        if !turn.stopped && !turn.timers.is_empty() {
+            turn.fire_timers();
         }
+        drop(turn);
         Ok(self.dispatched.wrapping_sub(start))
     }
 
     fn call_io(&mut self, fd: RawFd, ready: Ready, entry: Entry<B, C, N, T>) {
         if !entry.internal {
-            self.dispatched += 1;
+            self.dispatched = self.dispatched.wrapping_add(1);
         }
         let io = IoEvent {
             fd,
@@ -935,7 +992,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             let Some(e) = self.timers.expire(now) else {
                 break;
             };
-            self.dispatched += 1;
+            self.dispatched = self.dispatched.wrapping_add(1);
             (e.handler)(
                 self,
                 TimerEvent {
@@ -974,6 +1031,41 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     }
 }
 
+/// One turn's dispatch: the selector refuses waits while it lives, and takes that back when it
+/// is dropped, at the end of the turn or while a handler's panic unwinds through it (so the
+/// next turn, after a `catch_unwind`, can hand out the rest of the batch).
+struct Turn<'a, B: Backend, C, const N: usize, const T: usize>(&'a mut EventLoop<B, C, N, T>);
+
+impl<'a, B: Backend, C, const N: usize, const T: usize> Turn<'a, B, C, N, T> {
+    #[inline]
+    fn begin(ev: &'a mut EventLoop<B, C, N, T>) -> Self {
+        ev.selector.set_dispatching(true);
+        Turn(ev)
+    }
+}
+
+impl<B: Backend, C, const N: usize, const T: usize> Drop for Turn<'_, B, C, N, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.selector.set_dispatching(false);
+    }
+}
+
+impl<B: Backend, C, const N: usize, const T: usize> Deref for Turn<'_, B, C, N, T> {
+    type Target = EventLoop<B, C, N, T>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl<B: Backend, C, const N: usize, const T: usize> DerefMut for Turn<'_, B, C, N, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0
+    }
+}
+
 impl<B: Backend, C: Default, const N: usize, const T: usize> Default for EventLoop<B, C, N, T> {
     fn default() -> Self {
         Self::new(C::default())
@@ -992,5 +1084,28 @@ impl<B: Backend, C: core::fmt::Debug, const N: usize, const T: usize> core::fmt:
             .field("stopped", &self.stopped)
             .field("context", &self.context)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DefaultEventLoop, TimerEvent};
+    use core::time::Duration;
+
+    type Loop = DefaultEventLoop<u32, 4, 1>;
+
+    fn tick(ev: &mut Loop, _t: TimerEvent) {
+        *ev.context() += 1;
+    }
+
+    /// The count of handlers run wraps instead of overflowing (a panic in an overflow-checked
+    /// build after 2^32 events on a 32-bit target): forced to its end, a turn still counts 1.
+    #[test]
+    fn handler_count_wraps_without_overflow() {
+        let mut ev = Loop::new(0);
+        ev.dispatched = usize::MAX;
+        ev.add_timer(Duration::ZERO, tick).unwrap();
+        assert_eq!(ev.run_once(Some(Duration::ZERO)), Ok(1));
+        assert_eq!((ev.dispatched, *ev.context()), (0, 1));
     }
 }

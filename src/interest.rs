@@ -117,18 +117,18 @@ impl Ready {
 
     /// Builds the reported readiness from what the kernel said, masked to what was registered.
     ///
-    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR; HUP folds into
-    /// a registered READ, ERROR into registered READ and WRITE (Python's rule), and both stay
-    /// visible as their own bits.
+    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR. A hang-up or an
+    /// error folds into every registered READ and WRITE (CPython's rule: `EPOLLHUP`/`EPOLLERR`
+    /// are neither `EPOLLIN` nor `EPOLLOUT`, so they count as both), and into PRIORITY when
+    /// that is all that was registered, so the handler always runs and meets the EOF or the
+    /// `EPIPE` itself; both stay visible as their own bits.
     #[inline]
     pub(crate) const fn masked(raw: Ready, interest: Interest) -> Ready {
         let mut bits = raw.bits() & interest.bits();
-        if raw.contains(Ready::HUP) {
-            bits |= Ready::HUP.bits() | (interest.bits() & Ready::READ.bits());
-        }
-        if raw.contains(Ready::ERROR) {
-            bits |= Ready::ERROR.bits()
-                | (interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits()));
+        if raw.intersects(Ready::HUP.union(Ready::ERROR)) {
+            let rw = interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits());
+            bits |= raw.bits() & (Ready::HUP.bits() | Ready::ERROR.bits());
+            bits |= if rw != 0 { rw } else { interest.bits() };
         }
         Ready::from_bits_truncate(bits)
     }
@@ -172,17 +172,30 @@ mod tests {
         assert_eq!(Ready::masked(raw, Interest::READ), Ready::READ);
     }
 
+    /// CPython reports a hang-up on a WRITE-only registration as `EVENT_WRITE`; so does
+    /// picosel, and the HUP bit stays visible.
     #[test]
-    fn hup_folds_into_read_only() {
+    fn hup_on_write_only_registration_reports_write() {
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::WRITE),
+            Ready::WRITE | Ready::HUP
+        );
         assert_eq!(
             Ready::masked(Ready::HUP, Interest::READ | Interest::WRITE),
+            Ready::READ | Ready::WRITE | Ready::HUP
+        );
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::READ | Interest::PRIORITY),
             Ready::READ | Ready::HUP
         );
-        assert_eq!(Ready::masked(Ready::HUP, Interest::WRITE), Ready::HUP);
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::PRIORITY),
+            Ready::PRIORITY | Ready::HUP
+        );
     }
 
     #[test]
-    fn error_folds_into_read_and_write() {
+    fn error_folds_into_every_registered_interest() {
         assert_eq!(
             Ready::masked(
                 Ready::ERROR,
@@ -192,7 +205,11 @@ mod tests {
         );
         assert_eq!(
             Ready::masked(Ready::ERROR, Interest::PRIORITY),
-            Ready::ERROR
+            Ready::PRIORITY | Ready::ERROR
+        );
+        assert_eq!(
+            Ready::masked(Ready::ERROR | Ready::HUP, Interest::WRITE),
+            Ready::WRITE | Ready::ERROR | Ready::HUP
         );
     }
 

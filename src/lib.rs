@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+mod batch;
 mod error;
 mod event_loop;
 mod interest;

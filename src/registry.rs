@@ -310,6 +310,32 @@ mod tests {
         assert_eq!(r.live(b).unwrap().data, 2);
     }
 
+    /// A slot reused 2^32 times (the generation forced there) does not give back its first
+    /// token, which a 32-bit generation did; at the end of its range the generation wraps to
+    /// 0 without a panic.
+    #[test]
+    fn generations_wrap_past_2_pow_32() {
+        let mut r = Registry::<u32, 4>::new();
+        let first = r.insert(key(3, 1)).unwrap();
+        r.remove(3);
+        r.slots[first.slot() as usize].generation = u64::from(u32::MAX);
+        r.insert(key(3, 2)).unwrap();
+        r.remove(3);
+        let later = r.insert(key(3, 3)).unwrap();
+        assert_eq!(later.generation(), 1 << 32);
+        assert!(r.live(first).is_none(), "a stale token is live again");
+        assert_eq!(r.live(later).unwrap().data, 3);
+        r.remove(3);
+        r.slots[first.slot() as usize].generation = Token::<4>::MAX_GENERATION;
+        let last = r.insert(key(3, 4)).unwrap();
+        r.remove(3);
+        let wrapped = r.insert(key(3, 5)).unwrap();
+        assert_eq!(
+            (last.generation(), wrapped.generation()),
+            (Token::<4>::MAX_GENERATION, 0)
+        );
+    }
+
     /// Random operations against a plain model, with colliding fds (all ≡ mod N).
     #[test]
     fn matches_model_under_random_ops() {

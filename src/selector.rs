@@ -1,6 +1,7 @@
 //! [`Selector`]: Python's `selectors` semantics over any [`Backend`], in fixed memory.
 
 use crate::backend::{Backend, Epoll, Poll, Poller, Select};
+use crate::batch::Batch;
 use crate::registry::Registry;
 use crate::{Error, Interest, Mode, Ready, Result, SelectorKey, Source};
 use core::time::Duration;
@@ -36,10 +37,8 @@ use rustix::io::Errno;
 pub struct Selector<B: Backend, D, const N: usize> {
     poller: B::Poller<N>,
     registry: Registry<D, N>,
-    /// Counts waits, so a batch iterator outlived by a newer wait yields nothing.
-    batch: u64,
-    /// Entries in the backend's buffer from the last wait.
-    batch_len: usize,
+    /// The cursor over the last wait's events.
+    batch: Batch,
     /// An unregister found its fd already closed. On epoll the fd's open file may outlive it
     /// in the interest list (a duplicate keeps it open) and report under a dead token; while
     /// this is set, each wait looks for such reports. See [`Poller::rebuild`].
@@ -58,14 +57,29 @@ pub type SelectSelector<D, const N: usize> = Selector<Select, D, N>;
 pub type DefaultSelector<D, const N: usize> = EpollSelector<D, N>;
 
 /// Rounds a timeout up to whole milliseconds, the unit of epoll_wait(2) and poll(2): rounding
-/// down would turn a 0.5 ms wait into a 0 ms poll and its caller into a busy loop. Timeouts
-/// beyond `i32::MAX` ms (24.8 days) are clamped: the syscalls take a C `int`.
+/// down would turn a 0.5 ms wait into a 0 ms poll and its caller into a busy loop.
 #[inline]
-pub(crate) fn timeout_ms(timeout: Option<Duration>) -> Option<i32> {
-    timeout.map(|d| {
-        let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
-        ms.min(i32::MAX as u128) as i32
-    })
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> Option<u128> {
+    timeout.map(|d| d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0))
+}
+
+/// The next chunk of a wait of `left` ms, and what is left after it. The syscalls take a C
+/// `int` of milliseconds, so a longer wait (more than 24.8 days) is made of several; a wait
+/// that times out has lasted at least its chunk (the kernel never returns early on a timeout),
+/// so no clock is read to know what is left.
+#[inline]
+pub(crate) fn next_chunk(left: Option<u128>) -> (Option<i32>, u128) {
+    match left {
+        None => (None, 0),
+        Some(ms) => {
+            let chunk = if ms > i32::MAX as u128 {
+                i32::MAX
+            } else {
+                ms as i32
+            };
+            (Some(chunk), ms - chunk as u128)
+        }
+    }
 }
 
 impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
@@ -82,8 +96,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         Selector {
             poller: <B::Poller<N> as Poller<N>>::CLOSED,
             registry: Registry::new(),
-            batch: 0,
-            batch_len: 0,
+            batch: Batch::EMPTY,
             orphans_possible: false,
             rebuild_due: false,
         }
@@ -200,7 +213,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         };
         // Cannot fail: `vacant` found room and nothing changed since.
         if let Some(token) = self.registry.insert(key) {
-            self.registry.set_armed(token.slot(), self.batch);
+            self.registry.set_armed(token.slot(), self.batch.count());
         }
         Ok(key)
     }
@@ -332,7 +345,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         };
         self.registry.update(slot, key);
         // Every modify re-arms (a oneshot one reaches the kernel above).
-        self.registry.set_armed(slot, self.batch);
+        self.registry.set_armed(slot, self.batch.count());
         Ok(key)
     }
 
@@ -449,22 +462,26 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     #[doc(alias = "epoll_wait")]
     #[doc(alias = "poll")]
     pub fn select(&mut self, timeout: Option<Duration>) -> Result<Events<'_, B, D, N>> {
-        let len = self.wait(timeout)?;
-        Ok(Events {
-            batch: self.batch,
-            pos: 0,
-            len,
-            sel: self,
-        })
+        self.wait(timeout)?;
+        self.batch.set_dispatching(true);
+        Ok(Events { sel: self })
     }
 
-    /// Waits as [`select`](Self::select) does and returns how many raw entries the batch
-    /// holds, for callers that need `&mut self` between events (the event loop): they read
-    /// entry `i` with [`batch_event`](Self::batch_event).
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        self.batch = self.batch.wrapping_add(1);
-        self.batch_len = 0;
+    /// Waits as [`select`](Self::select) does, for callers that need `&mut self` between
+    /// events (the event loop), which then take them with [`next_event`](Self::next_event).
+    ///
+    /// Refused with [`Error::InDispatch`] while a batch is being dispatched. If the last
+    /// batch still holds events not handed out (an `Events` dropped early, a handler that
+    /// panicked), makes no syscall: those come first.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if self.batch.dispatching() {
+            return Err(Error::InDispatch);
+        }
+        if self.has_rest() {
+            return Ok(());
+        }
         self.poller.open()?;
+        self.batch.begin();
         if self.rebuild_due {
             let live = self
                 .registry
@@ -475,51 +492,85 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
                 self.orphans_possible = false;
             }
         }
-        self.batch_len = match self.poller.wait(timeout_ms(timeout)) {
-            Ok(n) => n,
-            Err(Error::Os(Errno::INTR)) => 0,
-            Err(e) => return Err(e),
+        let mut left = timeout_ms(timeout);
+        let n = loop {
+            let (chunk, after) = next_chunk(left);
+            match self.poller.wait(chunk) {
+                // A timed-out chunk of a longer wait: wait for the rest.
+                Ok(0) if after > 0 => left = Some(after),
+                Ok(n) => break n,
+                Err(Error::Os(Errno::INTR)) => break 0,
+                Err(e) => return Err(e),
+            }
         };
+        self.batch.filled(n);
         if self.orphans_possible {
             // Nothing has changed since the wait began, so an event whose token is not live
             // belongs to a registration removed before it: an orphaned open file.
-            let n = self.batch_len;
             self.rebuild_due = (0..n).any(|i| self.registry.live(self.poller.event(i).0).is_none());
         }
-        Ok(self.batch_len)
+        Ok(())
     }
 
-    /// Entry `i` of the last wait, checked against the live table: `None` when its
-    /// registration was removed or replaced since the wait (a stale event), or when nothing of
-    /// it is left after masking to the current interest. O(1).
-    pub(crate) fn batch_event(&mut self, i: usize) -> Option<(SelectorKey<D>, Ready)> {
-        if i >= self.batch_len {
+    /// Whether the last batch still holds an event to hand out; skips stale entries before it.
+    fn has_rest(&mut self) -> bool {
+        for i in self.batch.rest() {
+            if self.peek(i).is_some() {
+                return true;
+            }
+            let _ = self.batch.take();
+        }
+        false
+    }
+
+    /// Entry `i` of the last wait, checked against the live table without taking it: `None`
+    /// when its registration was removed or replaced since the wait (a stale event), when
+    /// nothing of it is left after masking to the current interest, or when it is a oneshot
+    /// registration's second report of one arming. O(1).
+    #[inline]
+    fn peek(&self, i: usize) -> Option<(u32, SelectorKey<D>, Ready)> {
+        if i >= self.batch.len() {
             return None;
         }
         let (token, raw) = self.poller.event(i);
         let key = *self.registry.live(token)?;
         let ready = Ready::masked(raw, key.interest);
-        if ready.is_empty() {
+        // Reported once per arming: a rebuilt epoll instance re-adds the registration armed,
+        // and the kernel may report it again before `modify` re-arms it.
+        if ready.is_empty() || (key.mode == Mode::Oneshot && self.registry.fired(token.slot())) {
             return None;
         }
-        if key.mode == Mode::Oneshot {
-            // Reported once per arming: a rebuilt epoll instance re-adds the registration
-            // armed, and the kernel may report it again before `modify` re-arms it.
-            if self.registry.fired(token.slot()) {
-                return None;
-            }
-            // An event taken before a `modify` of this batch re-armed the registration was
-            // spent on the old arming; the new one has not fired yet.
-            if self.registry.armed_in(token.slot()) != self.batch {
-                self.registry.set_fired(token.slot());
-            }
-        }
-        Some((key, ready))
+        Some((token.slot(), key, ready))
     }
 
-    /// The number of the last wait; it changes with every wait.
-    pub(crate) const fn batch(&self) -> u64 {
-        self.batch
+    /// The next event of the batch, checked against the live table as it is taken. O(1) per
+    /// entry.
+    #[inline]
+    pub(crate) fn next_event(&mut self) -> Option<(SelectorKey<D>, Ready)> {
+        while let Some(i) = self.batch.take() {
+            let Some((slot, key, ready)) = self.peek(i) else {
+                continue;
+            };
+            // An event taken before a `modify` of this batch re-armed the registration was
+            // spent on the old arming; the new one has not fired yet.
+            if key.mode == Mode::Oneshot && self.registry.armed_in(slot) != self.batch.count() {
+                self.registry.set_fired(slot);
+            }
+            return Some((key, ready));
+        }
+        None
+    }
+
+    /// Whether a batch is being dispatched (waits are refused).
+    #[inline]
+    pub(crate) const fn dispatching(&self) -> bool {
+        self.batch.dispatching()
+    }
+
+    /// Marks the start and the end of a dispatch by the event loop.
+    #[inline]
+    pub(crate) fn set_dispatching(&mut self, on: bool) {
+        self.batch.set_dispatching(on);
     }
 
     /// Closes the backend's kernel object and forgets every registration (as Python's
@@ -577,24 +628,24 @@ impl<B: Backend, D: Copy + core::fmt::Debug, const N: usize> core::fmt::Debug
 /// ```
 pub struct Events<'a, B: Backend, D, const N: usize> {
     sel: &'a mut Selector<B, D, N>,
-    batch: u64,
-    pos: usize,
-    len: usize,
 }
 
 impl<B: Backend, D: Copy, const N: usize> Events<'_, B, D, N> {
-    /// The selector, to change registrations between pairs.
+    /// The selector, to change registrations between pairs. A wait on it is refused with
+    /// [`Error::InDispatch`] while this batch is alive: it would overwrite the batch.
     ///
     /// ```
-    /// use picosel::{DefaultSelector, Interest};
+    /// use picosel::{DefaultSelector, Error, Interest};
     /// use std::time::Duration;
     /// # let (r, w) = rustix::pipe::pipe().unwrap();
     /// let mut sel = DefaultSelector::<(), 4>::new();
     /// sel.register(&w, Interest::WRITE, ()).unwrap();
     /// let mut events = sel.select(Some(Duration::ZERO)).unwrap();
     /// while let Some((key, _)) = events.next() {
+    ///     assert_eq!(events.selector().select(None).err(), Some(Error::InDispatch));
     ///     events.selector().unregister(key.fd()).unwrap();
     /// }
+    /// drop(events);
     /// assert!(sel.is_empty());
     /// ```
     pub fn selector(&mut self) -> &mut Selector<B, D, N> {
@@ -605,29 +656,29 @@ impl<B: Backend, D: Copy, const N: usize> Events<'_, B, D, N> {
 impl<B: Backend, D: Copy, const N: usize> Iterator for Events<'_, B, D, N> {
     type Item = (SelectorKey<D>, Ready);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        // A wait made through `selector()` replaced the buffer this batch was reading.
-        if self.batch != self.sel.batch {
-            return None;
-        }
-        while self.pos < self.len {
-            let event = self.sel.batch_event(self.pos);
-            self.pos += 1;
-            if event.is_some() {
-                return event;
-            }
-        }
-        None
+        self.sel.next_event()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.len - self.pos))
+        (0, Some(self.sel.batch.rest().len()))
+    }
+}
+
+/// Ends the dispatch: the selector may wait again, and hands out first what this batch did
+/// not (so an edge-triggered or oneshot event is not lost when a batch is dropped early).
+/// Forgetting an `Events` (`mem::forget`) leaves the selector refusing waits, as a forgotten
+/// `MutexGuard` leaves its mutex locked.
+impl<B: Backend, D, const N: usize> Drop for Events<'_, B, D, N> {
+    fn drop(&mut self) {
+        self.sel.batch.set_dispatching(false);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::timeout_ms;
+    use super::{next_chunk, timeout_ms};
     use core::time::Duration;
 
     #[test]
@@ -637,6 +688,34 @@ mod tests {
         assert_eq!(timeout_ms(Some(Duration::from_micros(1))), Some(1));
         assert_eq!(timeout_ms(Some(Duration::from_micros(1500))), Some(2));
         assert_eq!(timeout_ms(Some(Duration::from_millis(7))), Some(7));
-        assert_eq!(timeout_ms(Some(Duration::MAX)), Some(i32::MAX));
+    }
+
+    /// A wait longer than `i32::MAX` ms (24.8 days) is made of chunks that add up to all of
+    /// it, instead of being clamped to the first.
+    #[test]
+    fn timeouts_over_i32_max_ms_wait_the_whole_time() {
+        assert_eq!(next_chunk(None), (None, 0));
+        assert_eq!(next_chunk(Some(0)), (Some(0), 0));
+        assert_eq!(next_chunk(Some(5)), (Some(5), 0));
+        let max = i32::MAX as u128;
+        assert_eq!(next_chunk(Some(max)), (Some(i32::MAX), 0));
+        assert_eq!(next_chunk(Some(max + 1)), (Some(i32::MAX), 1));
+        // 60 days: three chunks, adding up to exactly the whole wait.
+        let sixty_days = timeout_ms(Some(Duration::from_secs(60 * 86_400)));
+        let (mut left, mut total, mut chunks) = (sixty_days, 0u128, 0);
+        loop {
+            let (c, after) = next_chunk(left);
+            total += c.unwrap() as u128;
+            chunks += 1;
+            if after == 0 {
+                break;
+            }
+            left = Some(after);
+        }
+        assert_eq!((Some(total), chunks), (sixty_days, 3));
+        // The longest Duration does not overflow anything.
+        let (c, after) = next_chunk(timeout_ms(Some(Duration::MAX)));
+        assert_eq!(c, Some(i32::MAX));
+        assert!(after > u64::MAX as u128);
     }
 }

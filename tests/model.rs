@@ -723,6 +723,7 @@ proptest! {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn event_loop_on_fake_backend_matches_model(data in prop::collection::vec(any::<u8>(), 0..1024)) {
+        fake_selector::HANDLER_PANICS.with(|p| p.set(true));
         fake_selector::run_event_loop(&data);
     }
 }
@@ -730,6 +731,7 @@ proptest! {
 /// Fixed inputs for the event loop over the fake backend; runs under Miri too.
 #[test]
 fn event_loop_fixed_inputs() {
+    fake_selector::HANDLER_PANICS.with(|p| p.set(true));
     fixed_inputs(
         if cfg!(miri) { 8 } else { 400 },
         fake_selector::run_event_loop,

@@ -185,14 +185,25 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
     ) -> Result<()> {
         let fresh = os(epoll::create(CreateFlags::CLOEXEC))?;
         for (fd, token, interest, mode) in live {
-            // A live registration whose fd the caller closed fails with EBADF: it has nothing
-            // left to watch, and its unregister will succeed as usual.
-            let _ = epoll::add(
-                &fresh,
-                borrow_fd(fd),
-                EventData::new_u64(token.to_u64()),
-                flags(interest, mode),
-            );
+            let data = EventData::new_u64(token.to_u64());
+            // Ask the old instance first: it dropped the registration of an fd the caller
+            // closed (epoll removes a file once its last descriptor is closed), and the number
+            // may now name another file. `EPOLL_CTL_MOD` answers ENOENT for such a number (or
+            // EBADF when it is not open): re-adding by number would revive the dead
+            // registration on that file and hand its readiness to the old handler. Such a
+            // registration stays out, reported as nothing, as epoll does for a closed file;
+            // its unregister succeeds as usual.
+            if let Some(old) = &self.epfd {
+                if old.as_raw_fd() == fd {
+                    continue;
+                }
+                match epoll::modify(old, borrow_fd(fd), data, flags(interest, mode)) {
+                    Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::BADF) => continue,
+                    _ => {}
+                }
+            }
+            // A failure here (the fd closed since) leaves it out the same way.
+            let _ = epoll::add(&fresh, borrow_fd(fd), data, flags(interest, mode));
         }
         // Dropping the old instance takes the orphaned open files out of its interest list.
         self.epfd = Some(fresh);

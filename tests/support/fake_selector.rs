@@ -134,7 +134,10 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         MIRROR.with(|m| {
             *m.borrow_mut() = (
                 self.watched().copied().collect(),
-                self.events[..self.len].iter().map(|&(t, r)| (t.to_u64(), r)).collect(),
+                self.events[..self.len]
+                    .iter()
+                    .map(|&(t, r)| (t.to_u64(), r))
+                    .collect(),
             )
         });
     }
@@ -237,7 +240,13 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         Ok(())
     }
 
-    fn do_modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+    fn do_modify(
+        &mut self,
+        fd: RawFd,
+        token: Token<N>,
+        interest: Interest,
+        mode: Mode,
+    ) -> Result<()> {
         Self::check_contract(fd, token, interest, mode);
         let w = self.watched[token.slot() as usize]
             .as_mut()
@@ -377,23 +386,16 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
 // The model.
 
 /// Python's rule, restated independently of the crate: READ/WRITE/PRIORITY only as registered;
-/// HUP folds into a registered READ, ERROR into registered READ and WRITE; both stay visible.
+/// HUP and ERROR fold into every registered READ and WRITE (into PRIORITY when that is all that
+/// was registered) and stay visible as their own bits.
 pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
     let mut r = Ready::from_bits_truncate(raw.bits() & interest.bits() & 0b111);
-    if raw.contains(Ready::HUP) {
-        r |= Ready::HUP;
-        if interest.contains(Interest::READ) {
-            r |= Ready::READ;
-        }
-    }
-    if raw.contains(Ready::ERROR) {
-        r |= Ready::ERROR;
-        if interest.contains(Interest::READ) {
-            r |= Ready::READ;
-        }
-        if interest.contains(Interest::WRITE) {
-            r |= Ready::WRITE;
-        }
+    let trouble = raw & (Ready::HUP | Ready::ERROR);
+    if !trouble.is_empty() {
+        r |= trouble;
+        let rw = interest & (Interest::READ | Interest::WRITE);
+        let folded = if rw.is_empty() { interest } else { rw };
+        r |= Ready::from_bits_truncate(folded.bits());
     }
     r
 }
@@ -414,6 +416,9 @@ struct Model<const N: usize, const EDGE: bool> {
     /// Every token of a successful registration: the selector never gives one out again.
     issued: BTreeSet<u64>,
     next_data: u32,
+    /// The raw events of a batch dropped before its end, and where it stopped: the next
+    /// `select` hands out what is left before it waits.
+    rest: Option<(Vec<(u64, Ready)>, usize)>,
 }
 
 /// fds the ops pick from: colliding numbers for small `N`, negatives and huge values.
@@ -460,6 +465,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
             modified_since_wait: BTreeSet::new(),
             issued: BTreeSet::new(),
             next_data: 0,
+            rest: None,
         }
     }
 
@@ -537,10 +543,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
                 let mut new = after.difference(&before);
                 let token = *new.next().expect("register made no backend entry");
                 assert!(new.next().is_none(), "register made two backend entries");
-                assert!(
-                    self.issued.insert(token),
-                    "token {token:?} given out twice"
-                );
+                assert!(self.issued.insert(token), "token {token:?} given out twice");
                 self.regs.insert(fd, Reg { key, token });
                 self.fired.remove(&fd);
                 // Armed now: what the current batch holds for its token was not its report.
@@ -658,22 +661,30 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
         None
     }
 
-    /// One wait; between pairs the op stream may change registrations or wait again, as a
-    /// handler would through `Events::selector`.
+    /// One wait (or the rest of a batch dropped early); between pairs the op stream may change
+    /// registrations, try a nested wait or drop the batch, as a handler would through
+    /// `Events::selector`.
     fn select(&mut self, sel: &mut Sel<N, EDGE>) {
-        // Every wait, even one that fails, starts a new batch: a modify made before it re-armed
-        // a registration before any event this wait or a later one can hand out.
-        self.modified_since_wait.clear();
+        // The rest of a batch dropped early comes first, without a wait, if it holds a pair.
+        let rest = self.rest.take().filter(|(raw, pos)| {
+            let mut p = *pos;
+            self.expected_next(raw, &mut p).is_some()
+        });
+        if rest.is_none() {
+            // Every wait, even one that fails, starts a new batch: a modify made before it
+            // re-armed a registration before any event this wait or a later one can hand out.
+            self.modified_since_wait.clear();
+        }
         let mut events = match sel.select(None) {
             Ok(ev) => ev,
             Err(Error::Os(e)) => {
+                assert!(rest.is_none(), "the rest of a batch made a syscall");
                 assert!(e != Errno::INTR, "EINTR must give no events, not an error");
                 return;
             }
             Err(e) => panic!("select = {e:?}"),
         };
-        let raw: Vec<(u64, Ready)> = MIRROR.with(|m| m.borrow().1.clone());
-        let mut pos = 0;
+        let (raw, mut pos) = rest.unwrap_or_else(|| (MIRROR.with(|m| m.borrow().1.clone()), 0));
         loop {
             let want = self.expected_next(&raw, &mut pos);
             let got = events.next();
@@ -707,19 +718,23 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
                     self.modify(events.selector(), fd, i, None);
                 }
                 4 => {
-                    // A wait inside the batch replaces the buffer: the old batch must end. Its
-                    // pairs are not predicted here, but the oneshot ones it yields are spent.
-                    self.modified_since_wait.clear();
-                    let inner: Vec<SelectorKey<u32>> = events
-                        .selector()
-                        .select(None)
-                        .map(|e| e.map(|(k, _)| k).collect())
-                        .unwrap_or_default();
-                    for k in inner.iter().filter(|k| k.mode() == Mode::Oneshot) {
-                        self.fired.insert(k.fd());
-                    }
-                    assert_eq!(events.next(), None, "batch went on after a newer wait");
-                    break;
+                    // A wait inside the batch would overwrite it: refused, nothing changed.
+                    let published = MIRROR.with(|m| m.borrow().clone());
+                    assert_eq!(
+                        events.selector().select(None).err(),
+                        Some(Error::InDispatch),
+                        "a wait inside a batch"
+                    );
+                    assert_eq!(
+                        MIRROR.with(|m| m.borrow().clone()),
+                        published,
+                        "a refused wait reached the backend"
+                    );
+                }
+                5 => {
+                    // The batch is dropped before its end: the next select hands out the rest.
+                    self.rest = Some((raw, pos));
+                    return;
                 }
                 _ => {}
             }
@@ -772,6 +787,7 @@ fn run_n<const N: usize, const EDGE: bool>() {
                 sel.close();
                 sel = Sel::<N, EDGE>::new();
                 model.regs.clear();
+                model.rest = None;
                 // A new selector starts its generations again.
                 model.issued.clear();
             }
@@ -800,12 +816,10 @@ struct LoopReg {
     armed_in: u32,
 }
 
-/// One `run_once` in progress: its wait's events, how far dispatch got, and whether a nested
-/// `run_once` replaced its batch (after which it must dispatch nothing more).
+/// One `run_once` batch: its wait's events and how far dispatch got.
 struct Frame {
     raw: Option<Vec<(u64, Ready)>>,
     pos: usize,
-    dead: bool,
     /// Which wait of the loop this is (`LoopModel::waits` when it began).
     wait_no: u32,
 }
@@ -813,34 +827,77 @@ struct Frame {
 /// The event loop's context: the model itself, so handlers can check and update it.
 pub struct LoopModel {
     regs: BTreeMap<RawFd, LoopReg>,
-    frames: Vec<Frame>,
+    /// The batch being dispatched, or left undispatched by a handler that panicked.
+    frame: Option<Frame>,
     next_user: usize,
-    /// Waits made so far (one per `run_once`).
+    /// Waits made so far (one per `run_once` that did not resume a batch).
     waits: u32,
 }
 
 type Lp<const N: usize, const EDGE: bool> = picosel::EventLoop<Fake<EDGE>, LoopModel, N, 0>;
 
+thread_local! {
+    /// Whether handlers may panic (the stable suite catches it; libFuzzer aborts on any panic).
+    pub static HANDLER_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The payload of a handler's deliberate panic.
+struct HandlerPanic;
+
+/// Keeps the default panic message for everything but [`HandlerPanic`].
+fn quiet_handler_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<HandlerPanic>().is_none() {
+                default(info);
+            }
+        }));
+    });
+}
+
 impl LoopModel {
-    /// The next dispatch the top frame must make: the first remaining event whose token is a
-    /// live registration's and whose masked readiness is not empty.
+    /// Whether `reg` yields a dispatch for raw readiness `r`.
+    fn yields(reg: &LoopReg, r: Ready) -> bool {
+        let spent = reg.mode == Mode::Oneshot && reg.fired;
+        !spent && !model_mask(r, reg.interest).is_empty()
+    }
+
+    /// Whether the batch left by a panicking handler still holds a dispatch.
+    fn rest_is_live(&self) -> bool {
+        let Some(Frame {
+            raw: Some(raw),
+            pos,
+            ..
+        }) = &self.frame
+        else {
+            return false;
+        };
+        raw[*pos..].iter().any(|&(token, r)| {
+            self.regs
+                .values()
+                .any(|g| g.token == token && Self::yields(g, r))
+        })
+    }
+
+    /// The next dispatch the batch must make: the first remaining event whose token is a live
+    /// registration's and whose masked readiness is not empty.
     fn expected_next(&mut self) -> Option<(RawFd, usize, Ready)> {
-        let frame = self.frames.last_mut()?;
+        let frame = self.frame.as_mut()?;
         let raw = frame
             .raw
             .get_or_insert_with(|| MIRROR.with(|m| m.borrow().1.clone()));
         while let Some(&(token, r)) = raw.get(frame.pos) {
             frame.pos += 1;
             if let Some((fd, reg)) = self.regs.iter_mut().find(|(_, g)| g.token == token) {
-                let ready = model_mask(r, reg.interest);
-                let spent = reg.mode == Mode::Oneshot && reg.fired;
-                if !ready.is_empty() && !spent {
+                if Self::yields(reg, r) {
                     // An event taken before a modify of this batch re-armed it was spent on the
                     // old arming.
                     if reg.mode == Mode::Oneshot && reg.armed_in != frame.wait_no {
                         reg.fired = true;
                     }
-                    return Some((*fd, reg.user, ready));
+                    return Some((*fd, reg.user, model_mask(r, reg.interest)));
                 }
             }
         }
@@ -850,11 +907,7 @@ impl LoopModel {
 
 fn on_io<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, ev: picosel::IoEvent) {
     let m = lp.context();
-    let frame = m.frames.last().expect("a handler ran outside run_once");
-    assert!(
-        !frame.dead,
-        "a handler ran for a batch that a nested wait replaced"
-    );
+    assert!(m.frame.is_some(), "a handler ran outside run_once");
     let want = m.expected_next();
     assert_eq!(
         Some((ev.fd, ev.token, ev.ready)),
@@ -879,12 +932,17 @@ fn on_io<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, ev: picosel::Io
             loop_modify(lp, fd, i);
         }
         4 => lp.stop(),
-        5 if lp.context_ref().frames.len() < 3 => {
-            if let Some(f) = lp.context().frames.last_mut() {
-                f.dead = true;
-            }
-            loop_run_once(lp);
+        5 => {
+            // A nested wait would overwrite the batch: refused, nothing changed.
+            let published = MIRROR.with(|m| m.borrow().clone());
+            assert_eq!(lp.run_once(None), Err(Error::InDispatch), "nested run_once");
+            assert_eq!(
+                MIRROR.with(|m| m.borrow().clone()),
+                published,
+                "a refused wait reached the backend"
+            );
         }
+        6 if HANDLER_PANICS.with(Cell::get) => std::panic::panic_any(HandlerPanic),
         _ => {}
     }
 }
@@ -1000,32 +1058,42 @@ fn loop_modify<const N: usize, const EDGE: bool>(
 
 fn loop_run_once<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>) {
     let m = lp.context();
-    m.waits += 1;
-    let wait_no = m.waits;
-    m.frames.push(Frame {
-        raw: None,
-        pos: 0,
-        dead: false,
-        wait_no,
-    });
-    let got = lp.run_once(None);
+    // The rest of a batch left by a panicking handler comes first, without a wait.
+    if !m.rest_is_live() {
+        m.waits += 1;
+        m.frame = Some(Frame {
+            raw: None,
+            pos: 0,
+            wait_no: m.waits,
+        });
+    }
+    let resumed = m.frame.as_ref().is_some_and(|f| f.raw.is_some());
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run_once(None)));
     let m = lp.context();
     match got {
-        Ok(_) => {
-            if !m.frames.last().is_some_and(|f| f.dead) {
-                let left = m.expected_next();
-                assert_eq!(left, None, "a live event of the batch was not dispatched");
-            }
+        Ok(Ok(_)) => {
+            let left = m.expected_next();
+            assert_eq!(left, None, "a live event of the batch was not dispatched");
+            m.frame = None;
         }
-        Err(Error::Os(e)) => assert!(e != Errno::INTR, "EINTR must give no events, not an error"),
-        Err(e) => panic!("run_once = {e:?}"),
+        Ok(Err(Error::Os(e))) => {
+            assert!(!resumed, "the rest of a batch made a syscall");
+            assert!(e != Errno::INTR, "EINTR must give no events, not an error");
+            m.frame = None;
+        }
+        Ok(Err(e)) => panic!("run_once = {e:?}"),
+        // A handler panicked: the frame keeps the rest for the next `run_once`.
+        Err(p) if p.downcast_ref::<HandlerPanic>().is_some() => {}
+        Err(p) => std::panic::resume_unwind(p),
     }
-    m.frames.pop();
 }
 
 /// Runs one input against the event loop: the first byte picks the capacity and whether the
 /// fake claims edge mode; the rest is ops until the input is used up.
 pub fn run_event_loop(data: &[u8]) {
+    if HANDLER_PANICS.with(Cell::get) {
+        quiet_handler_panics();
+    }
     INPUT.with(|i| *i.borrow_mut() = (data.to_vec(), 0));
     MIRROR.with(|m| *m.borrow_mut() = (Vec::new(), Vec::new()));
     match next_byte().unwrap_or(0) % 4 {
@@ -1039,7 +1107,7 @@ pub fn run_event_loop(data: &[u8]) {
 fn run_loop_n<const N: usize, const EDGE: bool>() {
     let mut lp: Box<Lp<N, EDGE>> = Box::new(picosel::EventLoop::new(LoopModel {
         regs: BTreeMap::new(),
-        frames: Vec::new(),
+        frame: None,
         next_user: 0,
         waits: 0,
     }));
