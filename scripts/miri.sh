@@ -49,13 +49,20 @@ cargo +nightly miri test --lib -- \
 	registry::tests::insert_lookup_remove \
 	registry::tests::full_changes_nothing \
 	registry::tests::reused_slot_gets_new_generation \
+	registry::tests::generations_wrap \
+	token:: \
+	batch:: \
 	time::tests \
 	signal::tests::indexes_cover \
 	signal::tests::kill_and_stop \
 	timer::tests::stale_id \
 	timer::tests::full_and_zero \
 	timer::tests::equal_deadlines \
-	timer::tests::periodic_stays
+	timer::tests::periodic_stays \
+	timer::tests::expire_loop \
+	timer::tests::periodic_timer_near \
+	timer::tests::generation_wraps \
+	timer::tests::counters_at
 
 # The selector core, the event loop and the timer table against their models, on fixed inputs.
 cargo +nightly miri test --test model -- fixed_inputs

@@ -141,13 +141,16 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 ///    sooner. The clock is read only when a timer is armed. The selector rounds the timeout up
 ///    to whole milliseconds, so a timer never fires early.
 /// 2. One wait (`epoll_wait`, `poll` or `select`). A signal interrupting it (EINTR) gives no
-///    events, not an error; timers and stop are checked as usual.
+///    events, not an error; timers are checked as usual. If the last turn did not dispatch its
+///    whole batch (a handler panicked and the caller caught it), there is no wait: the rest of
+///    that batch, signals already read included, is this turn's batch.
 /// 3. Each ready registration's handler runs, in the order the kernel reported them. Before
 ///    each call the event is checked against the live table: an fd unregistered by an earlier
 ///    handler of the same batch (or closed and registered again under the same number) is
-///    skipped, and the readiness is masked to the current interest.
-/// 4. If a timer is armed and the loop was not stopped, the clock is read once and every timer
-///    due by then fires, in deadline order.
+///    skipped, and the readiness is masked to the current interest. A handler cannot start a
+///    turn of its own ([`Error::InDispatch`]).
+/// 4. If a timer is armed and no handler of this turn called [`stop`](EventLoop::stop), the
+///    clock is read once and every timer due by then fires, in deadline order.
 ///
 /// # Cost
 ///
@@ -691,9 +694,13 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// [`signal`](crate::block_signals)); likewise when the loop is moved to, and run on, a
     /// thread other than the one that called `add_signal`. The signal stays blocked after the
     /// loop is dropped (unblocking would let a pending SIGTERM kill the process there).
+    /// Children inherit the blocked mask: start helpers with
+    /// `picosel::CommandSignalsExt::unblock_signals` (feature `std`) so that
+    /// SIGTERM stops them.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for SIGKILL and SIGSTOP; [`Error::Full`] if the signalfd does not
+    /// [`Error::Unsupported`] for SIGKILL and SIGSTOP; [`Error::ReservedSignal`] for the signals
+    /// the C library keeps (32 up to `SIGRTMIN() - 1`); [`Error::Full`] if the signalfd does not
     /// fit in `N`; the kernel's refusal. On error the mask is as before.
     ///
     /// # Examples

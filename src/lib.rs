@@ -13,8 +13,8 @@ mod selector;
 #[cfg(feature = "signal")]
 mod signal;
 mod time;
-mod token;
 mod timer;
+mod token;
 mod waker;
 
 pub use backend::{Epoll, Poll, Select};
@@ -31,6 +31,8 @@ pub use rustix::fd::RawFd;
 pub use selector::{
     DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
 };
+#[cfg(all(feature = "signal", feature = "std"))]
+pub use signal::CommandSignalsExt;
 #[cfg(feature = "signal")]
 pub use signal::{block_signals, Signal, SignalEvent};
 pub use time::Instant;

@@ -390,8 +390,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// registrations as `(key, ready)` pairs.
     ///
     /// `None` blocks until an event; `Some(Duration::ZERO)` polls once; a positive timeout
-    /// waits at least that long, rounded up to whole milliseconds. A signal that interrupts
-    /// the wait (EINTR) gives no events, not an error.
+    /// waits at least that long, rounded up to whole milliseconds (a wait longer than the
+    /// kernel's `int` of milliseconds, 24.8 days, is made of several). A signal that
+    /// interrupts the wait (EINTR) gives no events, not an error.
     ///
     /// The returned [`Events`] is filled from the backend's fixed buffer; nothing is copied or
     /// allocated. Each pair is checked against the live table as it is taken, so a handler may
@@ -399,8 +400,13 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// (or closes and registers again under the same number) gets no stale event from this
     /// batch. On epoll, each pair costs O(1) whatever the number of registrations.
     ///
+    /// An [`Events`] dropped before its end leaves the rest of its batch to the next `select`,
+    /// which hands it out without waiting: an edge-triggered or oneshot event, which the kernel
+    /// reports once, is never lost.
+    ///
     /// # Errors
-    /// The kernel's refusal of the wait.
+    /// The kernel's refusal of the wait. [`Error::InDispatch`] for a wait on the selector an
+    /// [`Events`] lends out: it would overwrite the batch being read.
     ///
     /// # Examples
     ///

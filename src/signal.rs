@@ -23,18 +23,36 @@
 //! Signals stay blocked after the loop is dropped: unblocking would let a pending SIGTERM kill
 //! the process at that moment.
 //!
+//! # Children
+//!
+//! The mask survives fork(2) and execve(2) (signal(7)), and `std::process::Command` passes it
+//! on unchanged (it stopped emptying it in 2022, rust-lang/rust#101077), so a helper would
+//! start with SIGTERM and SIGINT blocked and outlive `kill -TERM`. [`CommandSignalsExt::unblock_signals`] (`std` feature) unblocks in the child,
+//! before exec, the signals picosel blocked. Which those are is kept in a process-wide atomic
+//! mask, because the child may be spawned from any thread.
+//!
+//! # Signals the C library keeps
+//!
+//! glibc uses 32 and 33 for thread cancellation and set-id broadcast (its `SIGRTMIN()` is 34);
+//! musl uses 32 to 34 (`SIGRTMIN()` 35). Both refuse them in sigaddset(3), and glibc's
+//! `pthread_sigmask` takes them out of any new mask, so blocking one silently does nothing and
+//! a signalfd never sees it. picosel refuses `32 <= signo < SIGRTMIN()`, asked of the C library
+//! at run time, with [`Error::ReservedSignal`].
+//!
 //! # Why the `libc` crate
 //!
 //! rustix has no signalfd wrapper, and its signal-mask call (`rustix::runtime`) is for
-//! implementing a libc, not for use beside one: glibc and musl reserve signals 32–34 for their
-//! thread machinery and filter them out of masks set through `pthread_sigmask`, which a raw
-//! `rt_sigprocmask` would not. The smallest sound route is therefore the C library's own
+//! implementing a libc, not for use beside one: the C library keeps the signals from 32 up to
+//! its `SIGRTMIN()` for its thread machinery (32 and 33 on glibc, 32 to 34 on musl) and keeps
+//! them out of masks set through its own calls, which a raw `rt_sigprocmask` would not. The
+//! smallest sound route is therefore the C library's own
 //! `pthread_sigmask`, `sigemptyset`/`sigaddset` and `signalfd` through the `libc` crate's
 //! declarations (no code of its own, `default-features = false`, already in every std
 //! program's dependency graph), behind the `signal` cargo feature (on by default). A raw
 //! syscall wrapper would have needed per-architecture `asm!` and its own `sigset_t` layout for
-//! the same three calls. The `unsafe` is confined to four small functions below, each with its
-//! invariant; reading the siginfo records needs none (they are parsed from bytes).
+//! the same three calls. The `unsafe` is confined to small functions below, each with its
+//! invariant (and, with `std`, the `pre_exec` of [`CommandSignalsExt`]); reading the siginfo
+//! records needs none (they are parsed from bytes).
 //!
 //! # References
 //! - [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html)
@@ -44,7 +62,11 @@
 
 use crate::{Errno, Error, Result};
 use core::mem::{offset_of, size_of, MaybeUninit};
+use core::sync::atomic::{AtomicU32, Ordering};
 use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[cfg(feature = "std")]
+extern crate std;
 
 /// A signal number, 1 to 64 (Linux's `_NSIG - 1` on x86, ARM and RISC-V).
 ///
@@ -114,6 +136,9 @@ impl Signal {
 
     /// Whether the kernel lets this signal be blocked (all but SIGKILL and SIGSTOP).
     ///
+    /// The signals the C library keeps for itself can be blocked by the kernel but not
+    /// through the C library: see [`is_reserved`](Self::is_reserved).
+    ///
     /// ```
     /// use picosel::Signal;
     /// assert!(Signal::TERM.can_block());
@@ -121,6 +146,23 @@ impl Signal {
     /// ```
     pub const fn can_block(self) -> bool {
         self.0 != libc::SIGKILL && self.0 != libc::SIGSTOP
+    }
+
+    /// Whether the C library keeps this signal for itself: `32 <= signo < SIGRTMIN()`, with
+    /// `SIGRTMIN()` asked of the C library (32 and 33 on glibc, 32 to 34 on musl). Its
+    /// sigaddset(3) refuses them and glibc's `pthread_sigmask` drops them, so they can be
+    /// neither blocked nor watched; [`block_signals`] and
+    /// [`EventLoop::add_signal`](crate::EventLoop::add_signal) refuse them with
+    /// [`Error::ReservedSignal`]. Real-time signals from `SIGRTMIN()` on are free to use.
+    ///
+    /// ```
+    /// use picosel::Signal;
+    /// assert!(Signal::from_raw(32).unwrap().is_reserved()); // glibc and musl alike
+    /// assert!(!Signal::TERM.is_reserved());
+    /// assert!(!Signal::from_raw(libc::SIGRTMIN()).unwrap().is_reserved());
+    /// ```
+    pub fn is_reserved(self) -> bool {
+        self.0 >= 32 && self.0 < libc::SIGRTMIN()
     }
 
     /// Index 0..64 into a per-signal table.
@@ -168,9 +210,21 @@ pub struct SignalEvent {
 /// single-threaded daemon needs only [`EventLoop::add_signal`](crate::EventLoop::add_signal),
 /// which blocks the signal in the calling thread. Idempotent.
 ///
+/// Children inherit the mask through fork(2) and keep it across execve(2) (signal(7)), and
+/// `std::process::Command` passes it on: a helper started plainly has SIGTERM blocked and
+/// survives `kill -TERM`. Spawn helpers with
+/// `CommandSignalsExt::unblock_signals` (`std` feature), which unblocks in the child the
+/// signals this function and `add_signal` blocked. A child started another way (fork then
+/// exec, posix_spawn(3) without `POSIX_SPAWN_SETSIGMASK`, system(3), popen(3)) must unblock
+/// them itself before exec.
+///
 /// # Errors
-/// [`Error::Unsupported`] for SIGKILL or SIGSTOP, which cannot be blocked; nothing is changed.
-/// [`Error::Os`] if the C library refuses.
+/// Every signal is checked before any is blocked, so on error nothing is changed:
+/// - [`Error::Unsupported`] for SIGKILL or SIGSTOP, which cannot be blocked;
+/// - [`Error::ReservedSignal`] for a signal the C library keeps for itself
+///   ([`Signal::is_reserved`]: 32 up to `SIGRTMIN() - 1`), which its calls would silently
+///   leave unblocked;
+/// - [`Error::Os`] if the C library refuses.
 ///
 /// # Examples
 ///
@@ -187,25 +241,161 @@ pub struct SignalEvent {
 #[doc(alias = "sigprocmask")]
 pub fn block_signals(signals: &[Signal]) -> Result<()> {
     let mut mask = 0;
-    for s in signals {
-        if !s.can_block() {
-            return Err(Error::Unsupported);
-        }
+    for &s in signals {
+        check_blockable(s)?;
         mask |= s.bit();
     }
-    sigmask(libc::SIG_BLOCK, mask).map(drop)
+    let old = sigmask(libc::SIG_BLOCK, mask)?;
+    record_blocked(mask & !old);
+    Ok(())
+}
+
+/// The signals picosel blocked that were not blocked before, in any thread (bit `n - 1` for
+/// signal `n`): what a child spawned with [`CommandSignalsExt::unblock_signals`] unblocks.
+/// Two 32-bit halves, since 32-bit MIPS and PowerPC (common in routers) have no 64-bit
+/// atomics; each signal's bit lives in one half, so a reader never sees half a change to it.
+static BLOCKED_BY_US: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+fn record_blocked(bits: u64) {
+    // Relaxed: each bit stands alone, and the thread that spawns after blocking sees its own
+    // writes in program order.
+    BLOCKED_BY_US[0].fetch_or(bits as u32, Ordering::Relaxed);
+    BLOCKED_BY_US[1].fetch_or((bits >> 32) as u32, Ordering::Relaxed);
+}
+
+fn forget_blocked(bits: u64) {
+    BLOCKED_BY_US[0].fetch_and(!(bits as u32), Ordering::Relaxed);
+    BLOCKED_BY_US[1].fetch_and(!((bits >> 32) as u32), Ordering::Relaxed);
+}
+
+/// Lock-free atomic loads only: async-signal-safe, callable between fork and exec.
+#[cfg(any(feature = "std", test))]
+fn blocked_by_us() -> u64 {
+    let low = BLOCKED_BY_US[0].load(Ordering::Relaxed);
+    let high = BLOCKED_BY_US[1].load(Ordering::Relaxed);
+    u64::from(high) << 32 | u64::from(low)
+}
+
+/// Refuses what the C library cannot block: SIGKILL and SIGSTOP (the kernel's rule) and the
+/// signals it keeps for itself.
+fn check_blockable(signal: Signal) -> Result<()> {
+    if !signal.can_block() {
+        Err(Error::Unsupported)
+    } else if signal.is_reserved() {
+        Err(Error::ReservedSignal)
+    } else {
+        Ok(())
+    }
 }
 
 /// Blocks one signal in this thread; returns whether it was blocked already.
+///
+/// [`Error::ReservedSignal`] (or `Unsupported`) before any syscall for a signal the C library
+/// cannot block, which `pthread_sigmask` would otherwise accept and silently ignore.
 pub(crate) fn block_one(signal: Signal) -> Result<bool> {
+    check_blockable(signal)?;
     let old = sigmask(libc::SIG_BLOCK, signal.bit())?;
-    Ok(old & signal.bit() != 0)
+    let was_blocked = old & signal.bit() != 0;
+    if !was_blocked {
+        record_blocked(signal.bit());
+    }
+    Ok(was_blocked)
 }
 
-/// Unblocks one signal in this thread (rollback of a failed `add_signal`).
+/// Unblocks one signal in this thread (rollback of a failed `add_signal`, called only when
+/// [`block_one`] had blocked it).
 pub(crate) fn unblock_one(signal: Signal) {
     // Cannot fail for a valid `how` and a set built by `sigset`.
     let _ = sigmask(libc::SIG_UNBLOCK, signal.bit());
+    forget_blocked(signal.bit());
+}
+
+#[cfg(feature = "std")]
+pub use command::CommandSignalsExt;
+
+#[cfg(feature = "std")]
+mod command {
+    use super::{blocked_by_us, sigmask, std};
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Command;
+
+    mod sealed {
+        pub trait Sealed {}
+        impl Sealed for super::Command {}
+    }
+
+    /// Spawning helpers that stop on SIGTERM: `std::process::Command` with the signals picosel
+    /// blocked unblocked in the child (`std` feature).
+    ///
+    /// The signal mask is inherited through fork(2) and kept across execve(2) (signal(7)), and
+    /// `Command` passes it on unchanged. After [`block_signals`](crate::block_signals)
+    /// or [`EventLoop::add_signal`](crate::EventLoop::add_signal), a helper spawned plainly
+    /// would start with SIGTERM and SIGINT blocked: `kill -TERM` and Ctrl-C would not stop it.
+    ///
+    /// Sealed: implemented for `std::process::Command` only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::{block_signals, CommandSignalsExt, Signal};
+    /// use std::process::Command;
+    ///
+    /// block_signals(&[Signal::TERM, Signal::INT]).unwrap();
+    /// // The helper starts with SIGTERM and SIGINT as they were before picosel blocked them.
+    /// let status = Command::new("true").unblock_signals().status().unwrap();
+    /// assert!(status.success());
+    /// ```
+    pub trait CommandSignalsExt: sealed::Sealed {
+        /// Unblocks, in the child and before its program starts, the signals that
+        /// [`block_signals`](crate::block_signals) and
+        /// [`EventLoop::add_signal`](crate::EventLoop::add_signal) blocked (in any thread,
+        /// as they stand when the child is spawned). A signal that was blocked already when
+        /// picosel was asked stays blocked, so the child gets the mask the process had before.
+        ///
+        /// It runs through `pre_exec`, which makes std fork the child instead of using
+        /// posix_spawn(3); a failure to unblock fails the spawn with the C library's error.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use picosel::{block_signals, CommandSignalsExt, Signal};
+        /// use std::process::Command;
+        ///
+        /// block_signals(&[Signal::TERM]).unwrap();
+        /// let mut helper = Command::new("sleep");
+        /// helper.arg("0").unblock_signals();
+        /// assert!(helper.status().unwrap().success());
+        /// ```
+        ///
+        /// # References
+        /// - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html), "Signal mask
+        ///   and pending signals"
+        fn unblock_signals(&mut self) -> &mut Self;
+    }
+
+    impl CommandSignalsExt for Command {
+        #[allow(unsafe_code)]
+        fn unblock_signals(&mut self) -> &mut Command {
+            let unblock = || {
+                let mask = blocked_by_us();
+                if mask != 0 {
+                    sigmask(libc::SIG_UNBLOCK, mask).map_err(|e| match e {
+                        crate::Error::Os(errno) => {
+                            std::io::Error::from_raw_os_error(errno.raw_os_error())
+                        }
+                        _ => std::io::Error::from(std::io::ErrorKind::Other),
+                    })?;
+                }
+                Ok(())
+            };
+            // SAFETY: between fork and exec only async-signal-safe work is allowed (the child
+            // of a multithreaded parent has one thread, and locks held by others stay held).
+            // The closure does lock-free atomic loads, builds sigset_t values on the stack with
+            // sigemptyset/sigaddset and calls pthread_sigmask, all async-signal-safe
+            // (signal-safety(7)); it allocates nothing (an OS io::Error is a plain code).
+            unsafe { self.pre_exec(unblock) }
+        }
+    }
 }
 
 /// The C library's `sigset_t` holding the signals of `mask` (bit `n - 1` for signal `n`).
@@ -310,6 +500,8 @@ impl SignalFd {
     /// Opens the signalfd for `signal` (the caller registers it and then calls
     /// [`opened`](Self::opened)), or adds `signal` to the open one.
     pub(crate) fn open_or_add(&mut self, signal: Signal) -> Result<Option<OwnedFd>> {
+        // sigaddset would leave a reserved signal out of the fd's mask: never reported.
+        check_blockable(signal)?;
         let mask = self.mask | signal.bit();
         let new = signalfd(self.raw_fd(), mask)?;
         if new.is_none() {
@@ -381,6 +573,61 @@ mod tests {
     fn kill_and_stop_are_refused() {
         assert_eq!(block_signals(&[Signal::KILL]), Err(Error::Unsupported));
         assert_eq!(block_signals(&[Signal::STOP]), Err(Error::Unsupported));
+    }
+
+    /// Regression: `block_signals` returned `Ok` for 32..SIGRTMIN(), which the C library
+    /// silently left unblocked; now refused before anything is blocked.
+    #[test]
+    fn reserved_signals_are_refused_before_anything_changes() {
+        let rtmin = libc::SIGRTMIN();
+        assert!((33..=35).contains(&rtmin), "SIGRTMIN() = {rtmin}");
+        for signo in 32..rtmin {
+            let s = Signal::from_raw(signo).unwrap();
+            assert!(s.is_reserved() && s.can_block());
+            assert_eq!(block_signals(&[s]), Err(Error::ReservedSignal));
+            assert_eq!(block_one(s), Err(Error::ReservedSignal));
+            let mut fd = SignalFd::CLOSED;
+            assert_eq!(fd.open_or_add(s).err(), Some(Error::ReservedSignal));
+            assert!(fd.raw_fd().is_none() && !fd.contains(s));
+        }
+        for signo in (1..32).chain(rtmin..=64) {
+            assert!(!Signal::from_raw(signo).unwrap().is_reserved(), "{signo}");
+        }
+        // A good signal before a reserved one: refused as a whole, the good one not blocked.
+        let before = sigmask(libc::SIG_BLOCK, 0).unwrap();
+        let reserved = Signal::from_raw(32).unwrap();
+        assert_eq!(
+            block_signals(&[Signal::WINCH, reserved]),
+            Err(Error::ReservedSignal)
+        );
+        assert_eq!(sigmask(libc::SIG_BLOCK, 0).unwrap(), before);
+    }
+
+    /// The record behind `CommandSignalsExt`: signals picosel newly blocked, minus rolled-back
+    /// ones; a signal blocked before picosel was asked is not picosel's to unblock. Real-time
+    /// signals no other test uses; the mask is this test thread's own.
+    #[test]
+    fn record_holds_exactly_the_signals_picosel_blocked() {
+        let rt = |n| Signal::from_raw(libc::SIGRTMIN() + n).unwrap();
+        let (a, b, c) = (rt(6), rt(7), rt(8));
+        assert_eq!(blocked_by_us() & (a.bit() | b.bit() | c.bit()), 0);
+        assert_eq!(block_one(a), Ok(false));
+        assert_eq!(block_one(a), Ok(true));
+        assert_ne!(blocked_by_us() & a.bit(), 0);
+        unblock_one(a);
+        assert_eq!(blocked_by_us() & a.bit(), 0);
+        assert_eq!(sigmask(libc::SIG_BLOCK, 0).unwrap() & a.bit(), 0);
+        // Blocked outside picosel first: not recorded by either call.
+        sigmask(libc::SIG_BLOCK, b.bit()).unwrap();
+        block_signals(&[b, c]).unwrap();
+        assert_eq!(block_one(b), Ok(true));
+        assert_eq!(blocked_by_us() & (b.bit() | c.bit()), c.bit());
+        // Both halves of the record: SIGSYS (31) and signal 64.
+        let edges = (1 << 30) | (1 << 63);
+        record_blocked(edges);
+        assert_eq!(blocked_by_us() & edges, edges);
+        forget_blocked(edges | c.bit());
+        assert_eq!(blocked_by_us() & (edges | c.bit()), 0);
     }
 
     #[test]

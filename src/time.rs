@@ -69,6 +69,11 @@ impl Instant {
         // The monotonic clock is never negative; clamp rather than trust that blindly.
         let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
         let nsec = u64::try_from(ts.tv_nsec).unwrap_or(0);
+        Instant::from_secs_nanos(secs, nsec)
+    }
+
+    /// Seconds and nanoseconds as read from the clock, saturating at [`MAX`](Self::MAX).
+    const fn from_secs_nanos(secs: u64, nsec: u64) -> Instant {
         Instant {
             nanos: secs.saturating_mul(1_000_000_000).saturating_add(nsec),
         }
@@ -180,6 +185,36 @@ mod tests {
         assert_eq!(Instant::ZERO - Instant::MAX, Duration::ZERO);
         assert_eq!(duration_nanos(Duration::MAX), u64::MAX);
         assert_eq!(duration_nanos(Duration::from_secs(1)), 1_000_000_000);
+    }
+
+    /// Overflow audit: every operation at the ends of the range, where a plain `+` or `-`
+    /// would panic with overflow checks (debug builds, `overflow-checks = true`).
+    #[test]
+    fn arithmetic_at_the_ends_of_the_range_never_overflows() {
+        let max_ns = Duration::from_nanos(u64::MAX);
+        let just_past = max_ns + Duration::from_nanos(1);
+        assert_eq!(Instant::ZERO.checked_add(max_ns), Some(Instant::MAX));
+        assert_eq!(Instant::ZERO.checked_add(just_past), None);
+        assert_eq!(Instant::from_nanos(1).checked_add(max_ns), None);
+        assert_eq!(Instant::MAX.checked_add(Duration::ZERO), Some(Instant::MAX));
+        assert_eq!(Instant::ZERO.checked_add(Duration::MAX), None);
+        assert_eq!(Instant::from_nanos(1) + max_ns, Instant::MAX);
+        assert_eq!(Instant::ZERO + Duration::MAX, Instant::MAX);
+        assert_eq!(Instant::MAX - Instant::ZERO, max_ns);
+        assert_eq!(Instant::ZERO - Instant::MAX, Duration::ZERO);
+        assert_eq!(
+            Instant::MAX.saturating_duration_since(Instant::from_nanos(u64::MAX - 1)),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(duration_nanos(just_past), u64::MAX);
+        assert_eq!(Instant::MAX.elapsed(), Duration::ZERO);
+        // What `now` makes of any clock reading: exact up to 584 years of uptime, then MAX.
+        let (s, n) = (u64::MAX / 1_000_000_000, u64::MAX % 1_000_000_000);
+        assert_eq!(Instant::from_secs_nanos(s, n), Instant::MAX);
+        assert_eq!(Instant::from_secs_nanos(s, n - 1).as_nanos(), u64::MAX - 1);
+        assert_eq!(Instant::from_secs_nanos(s, n + 1), Instant::MAX);
+        assert_eq!(Instant::from_secs_nanos(s + 1, 0), Instant::MAX);
+        assert_eq!(Instant::from_secs_nanos(u64::MAX, u64::MAX), Instant::MAX);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! Two arrays of `T` entries:
 //! - `slots`: the timers, at stable slot numbers. A slot's number and generation form the
 //!   [`TimerId`]; the generation moves on each time the slot is freed (the timer fired once,
-//!   or was cancelled), so an old id never names the timer that later reuses the slot.
-//! - `heap`: a binary min-heap of slot numbers ordered by deadline (ties in the order the
-//!   deadlines were set), with each armed slot remembering its heap position. That index is
-//!   what makes cancel O(log T) instead of a scan.
+//!   was cancelled, or its next deadline would lie past [`Instant::MAX`]), so an old id never
+//!   names the timer that later reuses the slot.
+//! - `heap`: a permutation of the slot numbers. Its first `len` entries are a binary min-heap
+//!   of the armed slots ordered by deadline (ties in the order the deadlines were set), each
+//!   armed slot remembering its heap position; the rest are the free slots, the next one to
+//!   use at `heap[len]`. The position index is what makes cancel O(log T) instead of a scan.
 //!
 //! | operation | cost |
 //! |---|---|
@@ -18,19 +20,41 @@
 //! When a wake-up is so late that whole periods passed, those periods are skipped and counted
 //! in [`Expired::missed`] rather than fired in a burst.
 //!
-//! Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets (measured on x86_64;
-//! by layout, about `T × 36 + 16` on 32-bit ARM, where the pointer is 4 bytes).
+//! Counters never wrap in a way that matters: a slot's generation has 64 − ⌈log2 T⌉ bits (see
+//! [`TimerId`]); the sequence that orders equal deadlines is a `u64` compared with wrapping
+//! arithmetic, exact while two equal deadlines were set fewer than 2^63 arms apart (292 years
+//! at one arm per nanosecond); deadlines are checked, never wrapped.
+//!
+//! Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets (measured on x86_64),
+//! unchanged by the 64-bit generation and sequence: the generation shares its word with the
+//! heap position, and the free list lives in the heap array. By layout about `T × 44 + 16`
+//! on 32-bit ARM too, up from `T × 36 + 16` with 32-bit counters (a `u64` is 8-byte aligned
+//! there, so the 4-byte pointer is padded).
 
 use crate::time::duration_nanos;
 use crate::{Error, Instant, Result};
 use core::time::Duration;
 
-const NONE: u32 = u32::MAX;
+/// The number of low bits of a [`TimerId`], and of a slot's tag, that hold a slot number or a
+/// heap position (both below `T`): ⌈log2 T⌉. The generation has the other 64 − ⌈log2 T⌉.
+const fn slot_bits(t: usize) -> u32 {
+    if t <= 1 {
+        0
+    } else {
+        usize::BITS - (t - 1).leading_zeros()
+    }
+}
 
-/// Names one armed timer; it goes stale when the timer fires (one-shot) or is cancelled.
+/// Names one armed timer; it goes stale when the timer leaves the table: a one-shot timer
+/// fired, the timer was cancelled, or a periodic timer's next deadline would lie past
+/// [`Instant::MAX`].
 ///
-/// A stale id is refused with [`Error::NotRegistered`]: it can never cancel a timer added
-/// later in the same slot.
+/// A stale id is refused with [`Error::NotRegistered`]: it never cancels a timer added later
+/// in the same slot. The id packs the slot number (⌈log2 T⌉ bits) and the slot's generation
+/// (the other 64 − ⌈log2 T⌉ bits) into 8 bytes. The generation moves on each time the slot is
+/// freed and is never retired, so a stale id could name a later timer only after its slot was
+/// freed 2^(64 − ⌈log2 T⌉) times: 2^60 for `T = 16`, 2^52 for `T = 4096` (over 140 years at
+/// a million timers a second, all through one slot).
 ///
 /// # Examples
 ///
@@ -45,10 +69,7 @@ const NONE: u32 = u32::MAX;
 /// assert!(timers.contains(new));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerId {
-    slot: u32,
-    generation: u32,
-}
+pub struct TimerId(u64);
 
 /// A timer taken from the table by [`Timers::expire`].
 ///
@@ -63,13 +84,16 @@ pub struct TimerId {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expired<H> {
-    /// The timer's id: stale now for a one-shot timer, still armed for a periodic one.
+    /// The timer's id: still armed for a periodic timer, stale for a one-shot timer and for a
+    /// periodic one whose next deadline would lie past [`Instant::MAX`] (this was its last
+    /// firing; [`Timers::contains`] tells which).
     pub id: TimerId,
     /// What was stored with the timer.
     pub handler: H,
     /// The deadline that was reached (never later than the `now` given to `expire`).
     pub deadline: Instant,
-    /// Whole periods that passed after `deadline` without firing, skipped (periodic only).
+    /// Whole periods that passed after `deadline` without firing, skipped (periodic only);
+    /// saturates at `u32::MAX`.
     pub missed: u32,
 }
 
@@ -79,10 +103,9 @@ struct Slot<H> {
     /// Nanoseconds; 0 for a one-shot timer.
     period: u64,
     /// Order among equal deadlines: the order they were set in.
-    seq: u32,
-    generation: u32,
-    /// Heap position while armed; next free slot while free.
-    link: u32,
+    seq: u64,
+    /// `generation << slot_bits(T) | heap position` (the position is meaningful while armed).
+    tag: u64,
     /// `Some` exactly while armed.
     handler: Option<H>,
 }
@@ -97,10 +120,13 @@ struct Slot<H> {
 /// [`next_deadline`](Self::next_deadline), [`contains`](Self::contains) and
 /// [`deadline`](Self::deadline) O(1). Equal deadlines fire in the order they were set. A
 /// [`TimerId`] carries its slot's generation, which moves on when the slot is freed, so a stale
-/// id never cancels a later timer. Periodic timers stay on their grid (next deadline = previous
-/// deadline + period) and count, rather than fire, the periods a late caller missed.
+/// id never cancels a later timer (the bound is on [`TimerId`]). Periodic timers stay on their
+/// grid (next deadline = previous deadline + period) and count, rather than fire, the periods a
+/// late caller missed; one whose next deadline would lie past [`Instant::MAX`] fires that last
+/// time and is disarmed, so `expire` loops always end.
 ///
-/// Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets.
+/// Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets, and by layout
+/// about the same on 32-bit ARM.
 ///
 /// # Examples
 ///
@@ -125,15 +151,19 @@ struct Slot<H> {
 #[derive(Debug, Clone)]
 pub struct Timers<H, const T: usize> {
     slots: [Slot<H>; T],
+    /// Armed slots as a heap in `heap[..len]`, free slots in `heap[len..]`.
     heap: [u32; T],
     len: u32,
-    /// Slots below this have been used at least once.
-    high: u32,
-    free_head: u32,
-    seq: u32,
+    seq: u64,
 }
 
 impl<H: Copy, const T: usize> Timers<H, T> {
+    const BITS: u32 = slot_bits(T);
+    /// The slot-number (or heap-position) bits of an id or a tag.
+    const LOW: u64 = (1 << Self::BITS) - 1;
+    /// One step of the generation in a tag.
+    const GENERATION_ONE: u64 = 1 << Self::BITS;
+
     /// An empty table. `T` may be 0 (every [`add`](Self::add) is then [`Error::Full`]).
     ///
     /// ```
@@ -142,22 +172,30 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert!(EMPTY.is_empty());
     /// ```
     pub const fn new() -> Self {
-        const { assert!(T < NONE as usize, "timer capacity must be below u32::MAX") };
+        const {
+            assert!(
+                T < u32::MAX as usize,
+                "timer capacity must be below u32::MAX"
+            )
+        };
+        let mut heap = [0; T];
+        let mut i = 0;
+        while i < T {
+            heap[i] = i as u32; // below u32::MAX: asserted above
+            i += 1;
+        }
         Timers {
             slots: [const {
                 Slot {
                     deadline: 0,
                     period: 0,
                     seq: 0,
-                    generation: 0,
-                    link: NONE,
+                    tag: 0,
                     handler: None,
                 }
             }; T],
-            heap: [0; T],
+            heap,
             len: 0,
-            high: 0,
-            free_head: NONE,
             seq: 0,
         }
     }
@@ -221,27 +259,16 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         if self.len as usize >= T {
             return Err(Error::Full);
         }
-        let slot = if self.free_head != NONE {
-            let s = self.free_head;
-            self.free_head = self.slots[s as usize].link;
-            s
-        } else {
-            self.high += 1;
-            self.high - 1
-        };
-        let seq = self.next_seq();
         let pos = self.len;
+        let slot = self.heap[pos as usize];
+        let seq = self.next_seq();
         let s = &mut self.slots[slot as usize];
         s.deadline = deadline.as_nanos();
         s.period = period;
         s.seq = seq;
         s.handler = Some(handler);
-        s.link = pos;
-        let id = TimerId {
-            slot,
-            generation: s.generation,
-        };
-        self.heap[pos as usize] = slot;
+        s.tag = (s.tag & !Self::LOW) | u64::from(pos);
+        let id = TimerId((s.tag & !Self::LOW) | u64::from(slot));
         self.len += 1;
         self.sift_up(pos);
         Ok(id)
@@ -263,8 +290,8 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert_eq!(timers.cancel(id), Err(Error::NotRegistered));
     /// ```
     pub fn cancel(&mut self, id: TimerId) -> Result<H> {
-        let pos = self.armed(id).ok_or(Error::NotRegistered)?;
-        let handler = self.free(id.slot);
+        let (slot, pos) = self.armed(id).ok_or(Error::NotRegistered)?;
+        let handler = self.free(slot);
         self.remove_at(pos);
         handler.ok_or(Error::NotRegistered)
     }
@@ -294,9 +321,9 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert_eq!(timers.deadline(id), Some(Instant::from_nanos(20)));
     /// ```
     pub fn deadline(&self, id: TimerId) -> Option<Instant> {
-        self.armed(id)?;
+        let (slot, _) = self.armed(id)?;
         self.slots
-            .get(id.slot as usize)
+            .get(slot as usize)
             .map(|s| Instant::from_nanos(s.deadline))
     }
 
@@ -323,10 +350,12 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// A one-shot timer leaves the table (its id goes stale). A periodic timer stays armed
     /// under the same id with its next deadline `deadline + (missed + 1) × period`, the first
     /// one after `now`: lateness never accumulates, and periods missed entirely are counted,
-    /// not fired.
+    /// not fired. When that next deadline would lie past [`Instant::MAX`] (a `u64` of
+    /// nanoseconds), the timer fires this last time and leaves the table like a one-shot one:
+    /// it could never come due again without firing on every call.
     ///
     /// Call it in a loop until `None` to fire everything due; each periodic timer comes out at
-    /// most once per `now`.
+    /// most once per `now`, so the loop ends, even at `now = Instant::MAX`.
     ///
     /// # Examples
     ///
@@ -343,6 +372,10 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert_eq!((e.deadline, e.missed), (Instant::ZERO + 10 * ms, 3));
     /// assert_eq!(timers.deadline(id), Some(Instant::ZERO + 50 * ms)); // still on the grid
     /// assert!(timers.expire(Instant::ZERO + 45 * ms).is_none());
+    ///
+    /// // At the end of time the next tick cannot be represented: one last firing.
+    /// assert!(timers.expire(Instant::MAX).is_some());
+    /// assert!(!timers.contains(id));
     /// ```
     pub fn expire(&mut self, now: Instant) -> Option<Expired<H>> {
         if self.len == 0 {
@@ -351,31 +384,31 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         let slot = self.heap[0];
         let s = self.slots[slot as usize];
         let handler = s.handler?;
-        if s.deadline > now.as_nanos() {
-            return None;
-        }
-        let id = TimerId {
-            slot,
-            generation: s.generation,
-        };
+        // `None` while not due.
+        let late = now.as_nanos().checked_sub(s.deadline)?;
+        let id = TimerId((s.tag & !Self::LOW) | u64::from(slot));
         let mut missed = 0;
-        // A period of 0 marks a one-shot timer.
-        match (now.as_nanos() - s.deadline).checked_div(s.period) {
+        // A period of 0 marks a one-shot timer (`checked_div` gives `None`).
+        let next = late.checked_div(s.period).and_then(|skipped| {
+            missed = u32::try_from(skipped).unwrap_or(u32::MAX);
+            // deadline + (skipped + 1) × period: the first grid point after `now`, or `None`
+            // where it exceeds u64 nanoseconds.
+            skipped
+                .checked_add(1)
+                .and_then(|k| k.checked_mul(s.period))
+                .and_then(|step| s.deadline.checked_add(step))
+        });
+        match next {
+            Some(next) => {
+                let seq = self.next_seq();
+                let e = &mut self.slots[slot as usize];
+                e.deadline = next;
+                e.seq = seq;
+                self.sift_down(0);
+            }
             None => {
                 self.free(slot);
                 self.remove_at(0);
-            }
-            Some(skipped) => {
-                missed = u32::try_from(skipped).unwrap_or(u32::MAX);
-                // deadline + (skipped + 1) * period > now; saturates at Instant::MAX, never
-                // wraps (u64 * u64 fits in u128).
-                let step = (u128::from(skipped) + 1) * u128::from(s.period);
-                let next = u128::from(s.deadline) + step;
-                let seq = self.next_seq();
-                let e = &mut self.slots[slot as usize];
-                e.deadline = u64::try_from(next).unwrap_or(u64::MAX);
-                e.seq = seq;
-                self.sift_down(0);
             }
         }
         Some(Expired {
@@ -386,56 +419,63 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         })
     }
 
-    /// The heap position of an armed timer named by a live id.
-    fn armed(&self, id: TimerId) -> Option<u32> {
-        let s = self.slots.get(id.slot as usize)?;
-        if s.generation == id.generation && s.handler.is_some() {
-            Some(s.link)
+    /// The slot and heap position of an armed timer named by a live id.
+    fn armed(&self, id: TimerId) -> Option<(u32, u32)> {
+        // Both below T < u32::MAX, so the casts keep every bit.
+        let slot = (id.0 & Self::LOW) as u32;
+        let s = self.slots.get(slot as usize)?;
+        if s.handler.is_some() && (s.tag ^ id.0) & !Self::LOW == 0 {
+            Some((slot, (s.tag & Self::LOW) as u32))
         } else {
             None
         }
     }
 
-    fn next_seq(&mut self) -> u32 {
+    fn next_seq(&mut self) -> u64 {
         let s = self.seq;
         self.seq = s.wrapping_add(1);
         s
     }
 
-    /// Frees an armed slot (retiring its generation); the caller then removes it from the heap.
+    /// Frees an armed slot (moving its generation on); the caller then removes it from the
+    /// heap.
     fn free(&mut self, slot: u32) -> Option<H> {
         let s = &mut self.slots[slot as usize];
         let handler = s.handler.take();
-        s.generation = s.generation.wrapping_add(1);
-        s.link = self.free_head;
-        self.free_head = slot;
+        // Adds one to the generation bits; wraps after 2^(64 - BITS) frees, leaving the
+        // position bits alone.
+        s.tag = s.tag.wrapping_add(Self::GENERATION_ONE);
         handler
     }
 
-    /// Removes heap entry `pos`: the last entry fills the hole and moves up or down.
+    /// Removes heap entry `pos`: the last entry fills the hole and moves up or down; the
+    /// removed slot goes to `heap[len]`, the first free place.
     fn remove_at(&mut self, pos: u32) {
         self.len -= 1;
         let last = self.len;
         if pos != last {
+            let removed = self.heap[pos as usize];
             let moved = self.heap[last as usize];
+            self.heap[last as usize] = removed;
             self.place(pos, moved);
             self.sift_up(pos);
-            let now_at = self.slots[moved as usize].link;
+            let now_at = (self.slots[moved as usize].tag & Self::LOW) as u32;
             self.sift_down(now_at);
         }
     }
 
     fn place(&mut self, pos: u32, slot: u32) {
         self.heap[pos as usize] = slot;
-        self.slots[slot as usize].link = pos;
+        let s = &mut self.slots[slot as usize];
+        s.tag = (s.tag & !Self::LOW) | u64::from(pos);
     }
 
     /// Heap order: earlier deadline first, then earlier-set first. The sequence comparison
-    /// wraps, which is exact while equal deadlines were set fewer than 2^31 adds apart.
+    /// wraps, which is exact while equal deadlines were set fewer than 2^63 arms apart.
     fn before(&self, a: u32, b: u32) -> bool {
         let (a, b) = (&self.slots[a as usize], &self.slots[b as usize]);
         a.deadline < b.deadline
-            || (a.deadline == b.deadline && (a.seq.wrapping_sub(b.seq) as i32) < 0)
+            || (a.deadline == b.deadline && (a.seq.wrapping_sub(b.seq) as i64) < 0)
     }
 
     fn sift_up(&mut self, mut pos: u32) {
@@ -459,6 +499,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
             if left >= u64::from(self.len) {
                 break;
             }
+            // Below len <= T < u32::MAX, so `left + 1` fits too.
             let left = left as u32;
             let right = left + 1;
             let child = if right < self.len
@@ -542,19 +583,232 @@ mod tests {
         let e = t.expire(at(499)).unwrap();
         assert_eq!((e.deadline, e.missed), (at(200), 2));
         assert_eq!(t.deadline(id), Some(at(500)));
-        // A deadline near the end of time saturates instead of wrapping.
+        // A deadline at the end of time: its next one cannot be represented, so it fires
+        // once more and is disarmed.
         let mut t = Timers::<(), 1>::new();
         let id = t
             .add(Instant::MAX, Some(Duration::from_secs(1)), ())
             .unwrap();
         assert!(t.expire(Instant::MAX).is_some());
-        assert_eq!(t.deadline(id), Some(Instant::MAX));
-        // The largest possible lateness with the smallest period: u64::MAX periods skipped.
+        assert_eq!(t.deadline(id), None);
+        assert!(t.is_empty());
+        // The largest possible lateness with the smallest period: u64::MAX periods skipped,
+        // counted as u32::MAX, and the next tick (2^64 ns) is past the end of time.
         let mut t = Timers::<(), 1>::new();
         let id = t.add(at(0), Some(Duration::from_nanos(1)), ()).unwrap();
         let e = t.expire(Instant::MAX).unwrap();
         assert_eq!(e.missed, u32::MAX);
+        assert_eq!(t.deadline(id), None);
+    }
+
+    /// Regression: a periodic timer's next deadline saturated at `Instant::MAX`, so
+    /// `expire(Instant::MAX)` returned the same timer forever and the documented
+    /// `while let Some(e) = timers.expire(now)` loop never ended.
+    #[test]
+    fn expire_loop_at_instant_max_ends_with_each_periodic_timer_fired_once() {
+        let periods = [1, 2, 1_000, 1_000_000_007, u64::MAX / 3, u64::MAX];
+        let deadlines = [0, 1, u64::MAX / 2, u64::MAX - 1_000, u64::MAX - 1, u64::MAX];
+        let mut t = Timers::<(usize, usize), 40>::new();
+        let mut ids: Vec<TimerId, 40> = Vec::new();
+        for (i, &d) in deadlines.iter().enumerate() {
+            for (j, &p) in periods.iter().enumerate() {
+                let id = t.add(at(d), Some(Duration::from_nanos(p)), (i, j)).unwrap();
+                ids.push(id).unwrap();
+            }
+        }
+        let oneshot = t.add(Instant::MAX, None, (99, 99)).unwrap();
+        let mut fired = [[0u32; 6]; 6];
+        let mut calls = 0;
+        while let Some(e) = t.expire(Instant::MAX) {
+            calls += 1;
+            assert!(calls <= 37, "expire(Instant::MAX) keeps returning timers");
+            assert!(
+                !t.contains(e.id),
+                "a timer fired at the end of time stays armed"
+            );
+            if e.handler != (99, 99) {
+                fired[e.handler.0][e.handler.1] += 1;
+            }
+        }
+        assert_eq!(calls, 37);
+        assert_eq!(fired, [[1; 6]; 6]);
+        assert!(t.is_empty() && !t.contains(oneshot));
+        assert!(ids
+            .iter()
+            .all(|&id| t.cancel(id) == Err(Error::NotRegistered)));
+    }
+
+    /// A deadline near `Instant::MAX` stays on its grid while the grid is representable, then
+    /// fires one last time.
+    #[test]
+    fn periodic_timer_near_instant_max_fires_until_its_grid_ends() {
+        let mut t = Timers::<(), 1>::new();
+        let id = t
+            .add(at(u64::MAX - 10), Some(Duration::from_nanos(4)), ())
+            .unwrap();
+        let e = t.expire(at(u64::MAX - 10)).unwrap();
+        assert_eq!((e.deadline, e.missed), (at(u64::MAX - 10), 0));
+        assert_eq!(t.deadline(id), Some(at(u64::MAX - 6)));
+        let e = t.expire(at(u64::MAX - 3)).unwrap();
+        assert_eq!((e.deadline, e.missed), (at(u64::MAX - 6), 0));
+        assert_eq!(t.deadline(id), Some(at(u64::MAX - 2)));
+        assert!(t.expire(at(u64::MAX - 3)).is_none());
+        // MAX - 2 + 4 is past the end: the last firing.
+        let e = t.expire(Instant::MAX).unwrap();
+        assert_eq!((e.id, e.deadline, e.missed), (id, at(u64::MAX - 2), 0));
+        assert!(t.expire(Instant::MAX).is_none());
+        assert!(!t.contains(id));
+        // A grid that ends exactly at MAX keeps MAX as its last deadline.
+        let mut t = Timers::<(), 1>::new();
+        let id = t
+            .add(at(u64::MAX - 8), Some(Duration::from_nanos(4)), ())
+            .unwrap();
+        assert_eq!(t.expire(at(u64::MAX - 5)).map(|e| e.missed), Some(0));
+        assert_eq!(t.deadline(id), Some(at(u64::MAX - 4)));
+        assert_eq!(t.expire(at(u64::MAX - 1)).map(|e| e.missed), Some(0));
         assert_eq!(t.deadline(id), Some(Instant::MAX));
+        assert_eq!(
+            t.expire(Instant::MAX).map(|e| e.deadline),
+            Some(Instant::MAX)
+        );
+        assert!(t.expire(Instant::MAX).is_none() && t.is_empty());
+    }
+
+    /// Regression: the generation was a `u32`, so after 2^32 frees of one slot an old id
+    /// named (and could cancel) the timer then in the slot. Forced: the slot's generation is
+    /// set where a 32-bit one wraps.
+    #[test]
+    fn stale_id_does_not_cancel_a_later_timer_after_2_pow_32_reuses() {
+        let mut t = Timers::<u32, 4>::new();
+        let old = t.add(at(10), None, 1).unwrap();
+        assert_eq!(t.cancel(old), Ok(1));
+        let slot = (old.0 & Timers::<u32, 4>::LOW) as usize;
+        // The generation the slot has after 2^32 - 1 more frees: one more wraps a u32.
+        let low = t.slots[slot].tag & Timers::<u32, 4>::LOW;
+        t.slots[slot].tag = (u64::from(u32::MAX) << Timers::<u32, 4>::BITS) | low;
+        let mid = t.add(at(20), None, 2).unwrap();
+        assert_eq!(t.cancel(mid), Ok(2));
+        let new = t.add(at(30), None, 3).unwrap();
+        assert_eq!((new.0 & Timers::<u32, 4>::LOW) as usize, slot, "same slot");
+        assert_ne!(new, old);
+        assert_eq!(t.cancel(old), Err(Error::NotRegistered));
+        assert_eq!(t.cancel(mid), Err(Error::NotRegistered));
+        assert!(t.contains(new));
+        assert_eq!(t.deadline(new), Some(at(30)));
+        assert_eq!(t.cancel(new), Ok(3));
+    }
+
+    /// The bound stated on `TimerId`: a slot's generation has 64 - ceil(log2 T) bits and wraps
+    /// only after that many frees, without disturbing the slot's heap position.
+    #[test]
+    fn generation_wraps_only_after_2_pow_64_minus_slot_bits_frees() {
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 16, 17, 4096, 4097].map(slot_bits),
+            [0, 0, 1, 2, 2, 3, 4, 5, 12, 13]
+        );
+        type Big = Timers<u8, 4096>;
+        assert_eq!(64 - Big::BITS, 52);
+        let mut t = Big::new();
+        let a = t.add(at(5), None, 0).unwrap(); // slot 0, generation 0
+        let b = t.add(at(5), None, 1).unwrap(); // slot 1
+        assert_eq!(t.cancel(a), Ok(0));
+        // The last generation before the wrap: 2^52 - 1.
+        t.slots[0].tag |= !Big::LOW;
+        let last = t.add(at(7), None, 2).unwrap();
+        assert_eq!(last.0, !Big::LOW, "slot 0 at generation 2^52 - 1");
+        assert!(t.contains(b) && t.contains(last));
+        assert_eq!(t.cancel(last), Ok(2));
+        // One more free wraps it to 0: only now could `a` name a timer again.
+        let wrapped = t.add(at(9), None, 3).unwrap();
+        assert_eq!(wrapped, a);
+        assert_eq!(t.next_deadline(), Some(at(5)));
+        assert_eq!(t.expire(at(9)).map(|e| e.handler), Some(1));
+        assert_eq!(t.expire(at(9)).map(|e| e.handler), Some(3));
+        // T = 1 has no slot bits: the whole id is the generation.
+        let mut one = Timers::<(), 1>::new();
+        let first = one.add(at(0), None, ()).unwrap();
+        one.cancel(first).unwrap();
+        one.slots[0].tag = u64::MAX;
+        let top = one.add(at(0), None, ()).unwrap();
+        assert_eq!(top.0, u64::MAX);
+        one.cancel(top).unwrap();
+        assert_eq!(one.add(at(0), None, ()), Ok(first));
+    }
+
+    /// Regression: the sequence ordering equal deadlines was a `u32` compared with wrapping
+    /// arithmetic, so two equal deadlines set 2^31 or more arms apart fired in the wrong order.
+    /// Forced: the counter jumps 2^31 + 1 arms between the two.
+    #[test]
+    fn equal_deadlines_keep_their_order_when_set_2_pow_31_arms_apart() {
+        let mut t = Timers::<char, 2>::new();
+        t.add(at(50), None, 'a').unwrap();
+        t.seq = t.seq.wrapping_add((1 << 31) + 1);
+        t.add(at(50), None, 'b').unwrap();
+        assert_eq!(t.expire(at(50)).map(|e| e.handler), Some('a'));
+        assert_eq!(t.expire(at(50)).map(|e| e.handler), Some('b'));
+    }
+
+    /// The 64-bit sequence itself wraps (after 2^64 arms) without breaking the order.
+    #[test]
+    fn equal_deadlines_keep_their_order_across_the_sequence_wrap() {
+        let mut t = Timers::<u32, 8>::new();
+        t.seq = u64::MAX - 3;
+        for i in 0..8 {
+            t.add(at(5), None, i).unwrap();
+        }
+        assert_eq!(t.seq, 4);
+        let order: Vec<u32, 8> =
+            core::iter::from_fn(|| t.expire(at(5)).map(|e| e.handler)).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+        // A periodic timer re-armed across the wrap goes behind an equal deadline set before.
+        let mut t = Timers::<char, 2>::new();
+        t.seq = u64::MAX;
+        t.add(at(10), Some(Duration::from_nanos(10)), 'p').unwrap(); // seq MAX, next at 20
+        t.add(at(20), None, 'o').unwrap(); // seq 0
+        assert_eq!(t.expire(at(10)).map(|e| e.handler), Some('p')); // re-armed: seq 1
+        assert_eq!(t.expire(at(20)).map(|e| e.handler), Some('o'));
+        assert_eq!(t.expire(at(20)).map(|e| e.handler), Some('p'));
+    }
+
+    /// Counters and lengths at their edges: a full table of the largest handled lateness, a
+    /// saturated `missed`, lengths back to zero.
+    #[test]
+    fn counters_at_their_edges_do_not_overflow() {
+        let mut t = Timers::<u8, 3>::new();
+        t.seq = u64::MAX;
+        let a = t.add(at(0), Some(Duration::MAX), 0).unwrap();
+        let b = t
+            .add(at(0), Some(Duration::from_nanos(u64::MAX)), 1)
+            .unwrap();
+        let c = t.add(at(1), Some(Duration::from_nanos(2)), 2).unwrap();
+        assert_eq!(t.add(at(0), None, 3), Err(Error::Full));
+        assert_eq!(t.len(), 3);
+        // Duration::MAX is clamped to u64::MAX ns; 0 + 1 × that = MAX: still representable.
+        let e = t.expire(at(u64::MAX - 1)).unwrap();
+        assert_eq!((e.handler, e.missed), (0, 0));
+        assert_eq!(t.deadline(a), Some(Instant::MAX));
+        let e = t.expire(at(u64::MAX - 1)).unwrap();
+        assert_eq!((e.handler, e.missed), (1, 0));
+        assert_eq!(t.deadline(b), Some(Instant::MAX));
+        // (MAX - 2) / 2 periods missed: saturated; next grid point MAX, representable.
+        let e = t.expire(at(u64::MAX - 1)).unwrap();
+        assert_eq!((e.handler, e.missed), (2, u32::MAX));
+        assert_eq!(t.deadline(c), Some(Instant::MAX));
+        assert!(t.expire(at(u64::MAX - 1)).is_none());
+        for _ in 0..3 {
+            assert!(t.expire(Instant::MAX).is_some());
+        }
+        assert!(t.expire(Instant::MAX).is_none());
+        assert_eq!(t.len(), 0);
+        assert!(t.next_deadline().is_none());
+    }
+
+    #[test]
+    fn size_per_timer_is_unchanged_by_the_wider_counters() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(core::mem::size_of::<Timers<fn(), 16>>(), 16 * 44 + 16);
+        }
+        assert_eq!(core::mem::size_of::<TimerId>(), 8);
     }
 
     /// Keeps a bounded sample of dead ids.

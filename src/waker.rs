@@ -126,3 +126,32 @@ pub(crate) fn drain(fd: impl AsFd) {
     let mut buf = [0u8; 8];
     let _ = rustix::io::read(fd, &mut buf);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Overflow audit: the eventfd counter stops at 2^64 - 2 (eventfd(2)) and the kernel, not
+    /// picosel, does the adding, so no count here can overflow. At that maximum a write fails
+    /// with `EAGAIN`, which means a wake is pending: `wake` is `Ok`, and one drain resets it.
+    #[test]
+    fn wake_with_the_counter_at_its_maximum_is_ok() {
+        let fd = open().unwrap();
+        let waker = Waker::new(&fd).unwrap();
+        let max = u64::MAX - 1;
+        rustix::io::write(&fd, &max.to_ne_bytes()).unwrap();
+        assert_eq!(
+            rustix::io::write(&fd, &1u64.to_ne_bytes()),
+            Err(Errno::AGAIN)
+        );
+        for _ in 0..3 {
+            assert_eq!(waker.wake(), Ok(()));
+        }
+        let mut buf = [0u8; 8];
+        assert_eq!(rustix::io::read(&fd, &mut buf), Ok(8));
+        assert_eq!(u64::from_ne_bytes(buf), max);
+        waker.wake().unwrap();
+        drain(&fd);
+        assert_eq!(rustix::io::read(&fd, &mut buf), Err(Errno::AGAIN));
+    }
+}

@@ -1,11 +1,14 @@
-//! The behaviours every backend must show (CONFORMANCE items 1–21): one suite, written once as
-//! generic functions, instantiated for epoll, poll and select (`epoll::…`, `poll::…`,
-//! `select::…` in the test names).
+//! The behaviours every backend must show (CONFORMANCE.md items 1–21 and 27–29; 22–26 are the
+//! event loop's, in `tests/event_loop.rs`, `tests/signals.rs` and `tests/no_alloc_loop.rs`):
+//! one suite, written once as generic functions, instantiated for epoll, poll and select
+//! (`epoll::…`, `poll::…`, `select::…` in the test names).
 
 mod common;
 
 use common::{ctl_calls, open_fds, pipe, raise_fd_limit, socketpair, Counting};
-use picosel::backend::{Backend, Epoll, Poll, Select};
+use picosel::backend::poll::PollPoller;
+use picosel::backend::select::SelectPoller;
+use picosel::backend::{Backend, Epoll, Poll, Poller, Select, Token};
 use picosel::{Errno, Error, Interest, Mode, Ready, Selector, SelectorKey};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::collections::BTreeMap;
@@ -652,6 +655,237 @@ fn reused_number_in_batch_not_delivered<B: Backend>() {
     drop(w2);
 }
 
+// 27
+/// A registered fd closed without `unregister`. epoll forgets it (the kernel dropped the file);
+/// poll and select report it once, as ERROR (folded into the registered READ), then leave it
+/// out of their waits. Either way no wait returns early and nothing else is starved.
+fn closed_registration_reported_once_without_spinning<B: Backend>() {
+    // Alone, so no other test takes the closed number.
+    let _only_me = FD_COUNT.write().unwrap_or_else(|e| e.into_inner());
+    let mut sel = Selector::<B, u8, 4>::new();
+    let (ready, ready_w) = pipe();
+    // Opens the backend first, so its own fd cannot take the number closed below.
+    sel.register(&ready, Interest::READ, 1).unwrap();
+    let (r, _w) = pipe();
+    let closed = r.as_raw_fd();
+    sel.register(&r, Interest::READ, 2).unwrap();
+    drop(r);
+    write(&ready_w, b"x");
+
+    // One wait reports the ready pipe and, on poll and select, the closed registration.
+    let mut got = wait(&mut sel, SHORT);
+    got.sort_by_key(|(fd, _)| *fd);
+    let others: Vec<_> = got.iter().filter(|(fd, _)| *fd != closed).collect();
+    assert_eq!(others, [&(ready.as_raw_fd(), Ready::READ)], "{got:?}");
+    let report: Vec<Ready> = got
+        .iter()
+        .filter(|(fd, _)| *fd == closed)
+        .map(|(_, r)| *r)
+        .collect();
+    if is_epoll::<B>() {
+        assert_eq!(report, [], "epoll reported the closed fd");
+    } else {
+        assert_eq!(report.len(), 1, "{got:?}");
+        assert!(report[0].is_error() && report[0].is_readable(), "{got:?}");
+    }
+
+    // Reported once: later waits report the ready pipe alone, every time.
+    for _ in 0..3 {
+        assert_eq!(wait(&mut sel, SHORT), [(ready.as_raw_fd(), Ready::READ)]);
+    }
+
+    // Nothing ready: a wait blocks for its whole timeout.
+    let mut buf = [0u8; 8];
+    assert_eq!(rustix::io::read(&ready, &mut buf), Ok(1));
+    let quiet = Some(Duration::from_millis(50));
+    let t = Instant::now();
+    assert_eq!(wait(&mut sel, quiet), []);
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let mut wakeups = 0;
+    while t.elapsed() < Duration::from_millis(200) {
+        assert_eq!(wait(&mut sel, quiet), []);
+        wakeups += 1;
+    }
+    assert!(
+        wakeups <= 6,
+        "{wakeups} wake-ups in 200 ms: the closed fd spins the wait"
+    );
+
+    write(&ready_w, b"y");
+    assert_eq!(wait(&mut sel, SHORT), [(ready.as_raw_fd(), Ready::READ)]);
+    assert_eq!(sel.unregister(closed).map(|k| k.data()), Ok(2));
+    assert_eq!(sel.len(), 1);
+    assert_eq!(wait(&mut sel, SHORT), [(ready.as_raw_fd(), Ready::READ)]);
+}
+
+// 28
+/// The documented limit of poll and select, which watch numbers: a registered number that is
+/// closed and taken by another file before a wait saw it closed is watched in its place, and
+/// its readiness reaches the registration until `unregister`; `modify` cannot tell either.
+/// Once a wait has reported it closed, it is disarmed, and a file that takes the number later
+/// is not watched until a `modify` re-arms it. epoll watches files: it never sees the new one.
+fn closed_number_taken_by_another_file_is_watched_in_its_place<B: Backend>() {
+    // Alone, so the closed numbers go where this test puts them.
+    let _only_me = FD_COUNT.write().unwrap_or_else(|e| e.into_inner());
+    let watches_numbers = !is_epoll::<B>();
+    let quiet = Some(Duration::from_millis(50));
+    let mut sel = Selector::<B, u8, 4>::new();
+    let (keep, _keep_w) = pipe();
+    sel.register(&keep, Interest::READ, 0).unwrap();
+
+    // Closed and taken again (dup2) before any wait.
+    let (r, _w) = pipe();
+    let number = r.as_raw_fd();
+    sel.register(&r, Interest::READ, 1).unwrap();
+    let (other, other_w) = pipe();
+    let mut taken = r;
+    rustix::io::dup2(&other, &mut taken).unwrap();
+    assert_eq!(taken.as_raw_fd(), number);
+    write(&other_w, b"n");
+    let got: Vec<_> = sel
+        .select(quiet)
+        .unwrap()
+        .map(|(k, r)| (k.fd(), k.data(), r))
+        .collect();
+    if watches_numbers {
+        assert_eq!(got, [(number, 1, Ready::READ)], "the new file's readiness");
+        // modify finds the number open and goes on watching the new file.
+        sel.modify(number, Interest::READ | Interest::PRIORITY, 3)
+            .unwrap();
+        let got: Vec<_> = sel
+            .select(quiet)
+            .unwrap()
+            .map(|(k, r)| (k.fd(), k.data(), r))
+            .collect();
+        assert_eq!(got, [(number, 3, Ready::READ)]);
+    } else {
+        assert_eq!(got, []);
+        assert!(sel
+            .modify(number, Interest::READ | Interest::PRIORITY, 3)
+            .is_err());
+    }
+    // unregister ends it, and leaves the new file alone.
+    assert!(sel.unregister(number).is_ok());
+    assert_eq!(wait(&mut sel, quiet), []);
+    let mut buf = [0u8; 4];
+    assert_eq!(rustix::io::read(&taken, &mut buf), Ok(1));
+
+    // Closed, reported, then taken: disarmed, so not watched until modify.
+    let (r, _w) = pipe();
+    let number = r.as_raw_fd();
+    sel.register(&r, Interest::READ, 4).unwrap();
+    // Opened before the close, so nothing else takes the number.
+    let (late_src, late_w) = pipe();
+    drop(r);
+    let got = wait(&mut sel, quiet);
+    assert_eq!(got.len(), usize::from(watches_numbers), "{got:?}");
+    let late = rustix::io::fcntl_dupfd_cloexec(&late_src, number).unwrap();
+    assert_eq!(late.as_raw_fd(), number);
+    write(&late_w, b"l");
+    assert_eq!(
+        wait(&mut sel, quiet),
+        [],
+        "a disarmed registration was watched"
+    );
+    if watches_numbers {
+        // A modify that reaches the backend re-arms it (one of data alone makes no call).
+        sel.modify(number, Interest::READ | Interest::PRIORITY, 5)
+            .unwrap();
+        let got: Vec<_> = sel
+            .select(quiet)
+            .unwrap()
+            .map(|(k, r)| (k.fd(), k.data(), r))
+            .collect();
+        assert_eq!(got, [(number, 5, Ready::READ)]);
+    }
+    assert!(sel.unregister(number).is_ok());
+    assert_eq!(rustix::io::read(&late, &mut buf), Ok(1));
+}
+
+// 29
+/// `Poller` and its impls are public: a safe caller that skips the selector gets an error for
+/// what the selector would have refused, never a panic or a write past an `fd_set`. `high` is
+/// an open fd at or above FD_SETSIZE; `fd_setsize` says whether the backend has that limit.
+fn direct_calls_with_bad_input_are_errors<P: Poller<5>>(high: RawFd, fd_setsize: bool) {
+    let (r, w) = pipe();
+    let fd = r.as_raw_fd();
+    let mut p = P::CLOSED;
+    p.open().unwrap();
+    let (read, level) = (Interest::READ, Mode::Level);
+    let ok = Token::<5>::new(0, 0);
+    // Slots take ⌈log₂ 5⌉ = 3 bits: 5 to 7 fit in a token but name no slot.
+    let outside = Token::<5>::new(7, 0);
+    assert_eq!(outside.slot(), 7);
+
+    for bad in [-1, -2, RawFd::MIN] {
+        assert_eq!(p.add(bad, ok, read, level), Err(Error::InvalidFd));
+        assert_eq!(p.modify(bad, ok, read, level), Err(Error::InvalidFd));
+    }
+    assert_eq!(p.add(fd, outside, read, level), Err(Error::NotRegistered));
+    assert_eq!(
+        p.modify(fd, outside, read, level),
+        Err(Error::NotRegistered)
+    );
+    assert_eq!(p.delete(fd, outside), Err(Error::NotRegistered));
+    assert_eq!(p.add(fd, ok, read, Mode::Edge), Err(Error::Unsupported));
+    if fd_setsize {
+        for big in [high, 1024, RawFd::MAX] {
+            assert_eq!(p.add(big, ok, read, level), Err(Error::FdOutOfRange));
+            assert_eq!(p.modify(big, ok, read, level), Err(Error::FdOutOfRange));
+        }
+    } else {
+        assert_eq!(
+            p.add(RawFd::MAX, ok, read, level),
+            Err(Error::Os(Errno::BADF))
+        );
+    }
+    // Nothing was stored: a wait sees nothing, and an index past the events is no event.
+    assert_eq!(p.wait(Some(0)), Ok(0));
+    assert_eq!(p.event(0).1, Ready::empty());
+    assert_eq!(p.event(usize::MAX).1, Ready::empty());
+
+    // Valid calls still work after all that.
+    p.add(fd, ok, read, level).unwrap();
+    if !fd_setsize {
+        p.add(high, Token::new(1, 0), read, level).unwrap();
+    }
+    write(&w, b"d");
+    assert_eq!(p.wait(Some(500)), Ok(1 + usize::from(!fd_setsize)));
+    assert_eq!(p.event(0).1, Ready::READ);
+    assert_eq!(p.delete(fd, ok), Ok(()));
+    p.close();
+}
+
+fn high_fd(r: &OwnedFd) -> OwnedFd {
+    let limit = raise_fd_limit();
+    assert!(limit > 1600, "need an fd limit above 1600, have {limit}");
+    let high = rustix::io::fcntl_dupfd_cloexec(r, 1500).unwrap();
+    assert!(high.as_raw_fd() >= 1024);
+    high
+}
+
+#[test]
+fn poll_direct_calls_with_bad_input_are_errors() {
+    let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+    let (r, w) = pipe();
+    let high = high_fd(&r);
+    write(&w, b"h");
+    direct_calls_with_bad_input_are_errors::<PollPoller<5>>(high.as_raw_fd(), false);
+}
+
+#[test]
+fn select_direct_calls_with_bad_input_are_errors() {
+    let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+    let (r, _w) = pipe();
+    let high = high_fd(&r);
+    direct_calls_with_bad_input_are_errors::<SelectPoller<5>>(high.as_raw_fd(), true);
+}
+
 /// One module per backend; each test takes the shared side of the fd-count lock.
 macro_rules! conformance {
     ($name:ident, $backend:ty) => {
@@ -697,6 +931,16 @@ macro_rules! conformance {
             #[test]
             fn kernel_refusal_rolls_back() {
                 super::kernel_refusal_rolls_back::<B>();
+            }
+
+            #[test]
+            fn closed_registration_reported_once_without_spinning() {
+                super::closed_registration_reported_once_without_spinning::<B>();
+            }
+
+            #[test]
+            fn closed_number_taken_by_another_file_is_watched_in_its_place() {
+                super::closed_number_taken_by_another_file_is_watched_in_its_place::<B>();
             }
 
             #[test]

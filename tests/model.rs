@@ -535,23 +535,13 @@ impl<B: Backend> Model<B> {
     /// Edge-triggered registrations may be left out (no new edge); the others may not.
     fn expected(&self, w: &World) -> BTreeMap<RawFd, (Ready, bool)> {
         let mut out = BTreeMap::new();
-        // select(2) fails with EBADF for the whole call when any fd in its sets is closed; the
-        // backend then reports the closed ones alone, as ERROR.
-        let closed_in_sets: Vec<RawFd> = self
-            .regs
-            .iter()
-            .filter(|(fd, r)| r.armed && !w.is_open(**fd))
-            .map(|(fd, _)| *fd)
-            .collect();
         for (&fd, reg) in &self.regs {
             if !reg.armed || !self.alive(w, fd, reg) {
                 continue;
             }
+            // poll and select report a closed number once, as ERROR, with the others.
             let raw = if Self::select_backend() {
-                if !closed_in_sets.is_empty() {
-                    if !closed_in_sets.contains(&fd) {
-                        continue;
-                    }
+                if !w.is_open(fd) {
                     Ready::ERROR
                 } else {
                     view_select(w.poll(fd))
@@ -569,6 +559,13 @@ impl<B: Backend> Model<B> {
 
     fn select(&mut self, sel: &mut Selector<B, u32, N>, w: &mut World, victim: Option<RawFd>) {
         let expected = self.expected(w);
+        // Numbers closed when the wait starts (a handler may put a new file there mid-batch).
+        let closed_at_wait: Vec<RawFd> = self
+            .regs
+            .keys()
+            .filter(|fd| !w.is_open(**fd))
+            .copied()
+            .collect();
         let mut events = sel.select(Some(Duration::ZERO)).expect("select");
         let mut got = BTreeMap::new();
         let mut replaced = None;
@@ -612,7 +609,9 @@ impl<B: Backend> Model<B> {
                 "fd {fd} reported {r:?} but not ready (expected {expected:?})"
             );
             if let Some(reg) = self.regs.get_mut(fd) {
-                if reg.key.mode() == Mode::Oneshot && Some(*fd) != replaced {
+                // Disarmed once reported: oneshot, and (poll, select) a closed number.
+                let closed = !Self::epoll() && closed_at_wait.contains(fd);
+                if (reg.key.mode() == Mode::Oneshot || closed) && Some(*fd) != replaced {
                     reg.armed = false;
                 }
             }
@@ -746,16 +745,20 @@ fn fake_backend_fixed_inputs() {
 
 /// Regression: `Timers::expire` once computed `skipped + 1` in `u64`, which overflowed for a
 /// 1 ns periodic timer with deadline 0 expiring at `Instant::MAX` (a panic with overflow checks;
-/// without them a deadline that never advanced, so the timer fired on every call).
+/// without them a deadline that never advanced, so the timer fired on every call). Later the
+/// next deadline saturated at `Instant::MAX`, so `expire(Instant::MAX)` returned the timer
+/// forever; now a timer whose next deadline cannot be represented fires a last time and leaves.
 #[test]
 fn timer_period_overflow() {
     let mut t = picosel::Timers::<u32, 1>::new();
     let period = Some(Duration::from_nanos(1));
-    t.add(picosel::Instant::from_nanos(0), period, 7).unwrap();
+    let id = t.add(picosel::Instant::from_nanos(0), period, 7).unwrap();
     let e = t.expire(picosel::Instant::MAX).expect("due");
     assert_eq!((e.handler, e.missed), (7, u32::MAX));
-    // The next deadline lies beyond Instant::MAX: saturated there, not left at 0.
-    assert_eq!(t.next_deadline(), Some(picosel::Instant::MAX));
+    // The next deadline lies beyond Instant::MAX: disarmed, neither saturated nor left at 0.
+    assert_eq!(t.next_deadline(), None);
+    assert!(!t.contains(id));
+    assert!(t.expire(picosel::Instant::MAX).is_none());
 }
 
 /// Fixed inputs for the timer-table check; runs under Miri too.

@@ -6,15 +6,18 @@
 //! started before any test could block anything. Here `main` blocks the signals first, as a
 //! daemon must (see `picosel::block_signals`), so every thread started later inherits the mask
 //! and the signals wait for the loop's signalfd. The checks run one after another.
+//!
+//! The `process::` checks run once, after the backends': the signals the C library keeps for
+//! itself, and the mask children start with.
 
 use picosel::backend::Backend;
 use picosel::{
-    block_signals, EventLoop, Instant, Interest, IoEvent, Signal, SignalEvent, TimerEvent,
+    block_signals, Error, EventLoop, Instant, Interest, IoEvent, Signal, SignalEvent, TimerEvent,
 };
 use rustix::fd::OwnedFd;
 use rustix::pipe::PipeFlags;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 const MS: Duration = Duration::from_millis(1);
@@ -229,6 +232,176 @@ fn interrupted_wait_is_not_an_error<B: Backend>() {
     assert!(ev.context().signals.is_empty());
 }
 
+/// Regression: signals 32 up to `SIGRTMIN() - 1` (32–33 on glibc, 32–34 on musl) were
+/// accepted by `block_signals` and `add_signal`, although the C library left them unblocked
+/// and the signalfd never reported them. Now refused, changing nothing; `SIGRTMIN()` itself
+/// works.
+fn reserved_signals_are_refused_and_sigrtmin_works<B: Backend>() {
+    let rtmin = libc::SIGRTMIN();
+    let mut ev = new_loop::<B>();
+    let fds = ev.len();
+    for signo in 32..rtmin {
+        let s = Signal::from_raw(signo).unwrap();
+        assert_eq!(block_signals(&[s]), Err(Error::ReservedSignal), "{signo}");
+        assert_eq!(
+            ev.add_signal(s, on_signal::<B>),
+            Err(Error::ReservedSignal),
+            "{signo}"
+        );
+        // Checked first: a blockable signal named before it is not blocked either.
+        assert_eq!(
+            block_signals(&[Signal::WINCH, s]),
+            Err(Error::ReservedSignal)
+        );
+        assert_eq!(blocked_in_this_thread() & bit(Signal::WINCH), 0, "{signo}");
+    }
+    assert_eq!(ev.len(), fds);
+    // The first real-time signal is free: blocked, watched and delivered.
+    let rt = Signal::from_raw(rtmin).unwrap();
+    ev.add_signal(rt, on_signal::<B>).unwrap();
+    assert_ne!(blocked_in_this_thread() & bit(rt), 0);
+    raise(rt);
+    run_until(&mut ev, 1);
+    assert_eq!(ev.context().signals[0].signal, rt);
+}
+
+// ---- signal masks ---------------------------------------------------------------------------
+
+fn panic_on_first_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
+    ev.context().signals.push(sig);
+    if ev.context().signals.len() == 1 {
+        panic!("signal handler failure (deliberate)");
+    }
+}
+
+/// Two signals read from the signalfd in one batch; the first one's handler panics and the
+/// caller catches it: the next turn runs the second one's handler, although the signalfd no
+/// longer holds it.
+fn a_panicking_signal_handler_leaves_the_rest_to_the_next_turn<B: Backend>() {
+    let mut ev = L::<B>::new(Ctx::default());
+    for s in [Signal::USR1, Signal::USR2] {
+        ev.add_signal(s, panic_on_first_signal::<B>).unwrap();
+        raise(s);
+    }
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ev.run_once(Some(MS * 1000))
+    }));
+    assert!(caught.is_err(), "the handler's panic reaches the caller");
+    assert_eq!(ev.context().signals.len(), 1);
+    let start = Instant::now();
+    assert_eq!(ev.run_once(Some(Duration::from_secs(5))), Ok(1));
+    assert!(start.elapsed() < Duration::from_secs(1), "the rest waited");
+    let mut got: Vec<Signal> = ev.context().signals.iter().map(|s| s.signal).collect();
+    got.sort_by_key(|s| s.as_raw());
+    assert_eq!(got, [Signal::USR1, Signal::USR2]);
+    assert_eq!(ev.run_once(Some(Duration::ZERO)), Ok(0));
+}
+
+fn bit(s: Signal) -> u64 {
+    1 << (s.as_raw() - 1)
+}
+
+/// The `SigBlk` mask of a `/proc/.../status` text.
+fn sig_blk(status: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+    u64::from_str_radix(line["SigBlk:".len()..].trim(), 16).unwrap()
+}
+
+fn blocked_in_this_thread() -> u64 {
+    sig_blk(&std::fs::read_to_string("/proc/thread-self/status").unwrap())
+}
+
+/// This thread's mask when `main` started, before `block_signals`.
+static MASK_AT_START: OnceLock<u64> = OnceLock::new();
+
+// ---- children (process-wide, run once; `std` feature) ------------------------------------------
+
+#[cfg(feature = "std")]
+mod children {
+    use super::*;
+
+    /// The status of process `pid` once it runs `name` (after its exec), bounded: 10 s.
+    fn status_once_running(pid: u32, name: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            if status.lines().any(|l| l == format!("Name:\t{name}")) {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{name} never ran"
+            );
+            std::thread::sleep(MS);
+        }
+    }
+
+    /// Takes the SIGCHLD the children left pending, which the next loop's signalfd would read.
+    #[allow(unsafe_code)]
+    fn discard_pending_sigchld() {
+        // SAFETY: `set` is initialised by sigemptyset before use, `info` is plain data written by
+        // sigtimedwait, and a zero timeout never blocks; SIGCHLD is blocked in this thread.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            while libc::sigtimedwait(&set, &mut info, &zero) == libc::SIGCHLD {}
+        }
+    }
+
+    /// Regression: after `block_signals`, a helper spawned with `std::process::Command` (which
+    /// passes the mask on) had SIGTERM and SIGINT blocked and survived `kill -TERM`. Spawned with
+    /// `unblock_signals`, it starts with the mask the process had before picosel blocked anything,
+    /// and SIGTERM kills it. `sleep` itself is checked, not a shell: dash empties its own mask.
+    pub fn helpers_spawned_with_unblock_signals_stop_on_sigterm() {
+        use picosel::CommandSignalsExt;
+        use std::os::unix::process::ExitStatusExt;
+        let stop = bit(Signal::TERM) | bit(Signal::INT);
+        let at_start = *MASK_AT_START.get().unwrap();
+        assert_eq!(
+            at_start & stop,
+            0,
+            "this test must start with SIGTERM and SIGINT unblocked"
+        );
+        assert_eq!(blocked_in_this_thread() & stop, stop, "main blocks them");
+
+        // Without it: the mask is inherited, and SIGTERM does nothing (SIGKILL ends it).
+        let mut plain = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let status = status_once_running(plain.id(), "sleep");
+        assert_eq!(
+            sig_blk(&status) & stop,
+            stop,
+            "a plain child inherits the mask"
+        );
+        plain.kill().unwrap();
+        assert_eq!(plain.wait().unwrap().signal(), Some(libc::SIGKILL));
+
+        let mut helper = std::process::Command::new("sleep")
+            .arg("30")
+            .unblock_signals()
+            .spawn()
+            .unwrap();
+        let status = status_once_running(helper.id(), "sleep");
+        assert_eq!(
+            sig_blk(&status),
+            at_start,
+            "the helper's mask is the one before picosel"
+        );
+        let pid = rustix::process::Pid::from_raw(helper.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        assert_eq!(helper.wait().unwrap().signal(), Some(libc::SIGTERM));
+        discard_pending_sigchld();
+    }
+}
+
 // ---- runner --------------------------------------------------------------------------------
 
 type Check = (&'static str, fn());
@@ -239,7 +412,7 @@ macro_rules! checks {
     };
 }
 
-fn all<B: Backend>() -> [Check; 6] {
+fn all<B: Backend>() -> Vec<Check> {
     checks!(
         B,
         every_raised_signal_reaches_its_handler,
@@ -248,10 +421,25 @@ fn all<B: Backend>() -> [Check; 6] {
         sigterm_makes_run_return_cleanly,
         sigchld_arrives_when_a_child_exits,
         interrupted_wait_is_not_an_error,
+        reserved_signals_are_refused_and_sigrtmin_works,
+        a_panicking_signal_handler_leaves_the_rest_to_the_next_turn,
     )
+    .to_vec()
+}
+
+/// Checks of process-wide behaviour, run once.
+fn process() -> Vec<Check> {
+    #[cfg(feature = "std")]
+    return vec![(
+        "helpers_spawned_with_unblock_signals_stop_on_sigterm",
+        children::helpers_spawned_with_unblock_signals_stop_on_sigterm as fn(),
+    )];
+    #[cfg(not(feature = "std"))]
+    Vec::new()
 }
 
 fn main() {
+    MASK_AT_START.set(blocked_in_this_thread()).unwrap();
     // First, before any thread exists: every thread started later inherits this mask.
     block_signals(&HANDLED).unwrap();
     catch_alarm();
@@ -264,6 +452,7 @@ fn main() {
         (picosel::Epoll::NAME, all::<picosel::Epoll>()),
         (picosel::Poll::NAME, all::<picosel::Poll>()),
         (picosel::Select::NAME, all::<picosel::Select>()),
+        ("process", process()),
     ];
     let list = std::env::args().any(|a| a == "--list");
     let (mut passed, mut failed) = (0, Vec::new());

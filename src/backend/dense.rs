@@ -3,9 +3,47 @@
 //! plus slot → position, fixed after each `swap_remove`).
 
 use super::Token;
-use crate::Ready;
+use crate::{Error, Mode, Ready, Result};
+use rustix::fd::RawFd;
 
 const ABSENT: u32 = 0;
+
+/// What poll and select check before they store an entry, since nothing stops safe code from
+/// calling a [`Poller`](super::Poller) directly: a negative `fd` is [`Error::InvalidFd`], a
+/// `token` whose slot is not below `N` names no entry ([`Error::NotRegistered`]), edge mode is
+/// [`Error::Unsupported`] (both are level-triggered only). Returns the slot as an index.
+pub(crate) fn check_entry<const N: usize>(fd: RawFd, token: Token<N>, mode: Mode) -> Result<usize> {
+    if fd < 0 {
+        return Err(Error::InvalidFd);
+    }
+    if mode == Mode::Edge {
+        return Err(Error::Unsupported);
+    }
+    checked_slot(token)
+}
+
+/// `token`'s slot as an index, or [`Error::NotRegistered`] when it is not below `N` (a token
+/// packs its slot in ⌈log₂ N⌉ bits, so for an `N` that is not a power of two it can be).
+pub(crate) fn checked_slot<const N: usize>(token: Token<N>) -> Result<usize> {
+    let slot = token.slot() as usize;
+    if slot < N {
+        Ok(slot)
+    } else {
+        Err(Error::NotRegistered)
+    }
+}
+
+/// Entry `i` of a wait's events. Past the end (only a direct caller asks): no readiness, which
+/// the core would skip, rather than a panic.
+pub(crate) fn event_at<const N: usize>(
+    events: &[(Token<N>, Ready)],
+    i: usize,
+) -> (Token<N>, Ready) {
+    events
+        .get(i)
+        .copied()
+        .unwrap_or((Token::from_u64(u64::MAX), Ready::empty()))
+}
 
 #[derive(Debug)]
 pub(crate) struct Dense<T, const N: usize> {
@@ -18,10 +56,16 @@ pub(crate) struct Dense<T, const N: usize> {
 }
 
 impl<T, const N: usize> Dense<T, N> {
-    pub(crate) const EMPTY: Self = Dense {
-        items: heapless::Vec::new(),
-        tokens: heapless::Vec::new(),
-        pos: [ABSENT; N],
+    pub(crate) const EMPTY: Self = {
+        // Positions + 1 are kept as `u32`: with `N < u32::MAX` the largest, `N`, fits, on
+        // 32-bit targets too. (The registry asks the same of `N`; the pollers can be built
+        // without one.)
+        assert!(N < u32::MAX as usize, "capacity must be below u32::MAX");
+        Dense {
+            items: heapless::Vec::new(),
+            tokens: heapless::Vec::new(),
+            pos: [ABSENT; N],
+        }
     };
 
     pub(crate) fn position(&self, slot: u32) -> Option<usize> {
@@ -44,6 +88,7 @@ impl<T, const N: usize> Dense<T, N> {
         }
         // Cannot fail: at most one entry per slot, and there are N slots.
         if self.items.push(item).is_ok() && self.tokens.push(token).is_ok() {
+            // `len <= N < u32::MAX`: no truncation.
             self.pos[slot] = self.items.len() as u32;
         }
     }
@@ -58,6 +103,7 @@ impl<T, const N: usize> Dense<T, N> {
         self.tokens.swap_remove(p);
         self.pos[slot] = ABSENT;
         if let Some(moved) = self.tokens.get(p) {
+            // `p < len <= N < u32::MAX`: neither truncates nor overflows.
             self.pos[moved.slot() as usize] = p as u32 + 1;
         }
     }
@@ -70,13 +116,13 @@ impl<T, const N: usize> Dense<T, N> {
     }
 
     /// Appends `(token, readiness)` to `out` for each entry whose `ready` is not empty, and
-    /// disarms (removes) those for which `oneshot` says so: the emulated oneshot mode of poll
-    /// and select. O(entries).
+    /// disarms (removes) those for which `disarm` says so: the emulated oneshot mode of poll
+    /// and select, and a closed fd, reported once. O(entries).
     pub(crate) fn collect_ready(
         &mut self,
         out: &mut heapless::Vec<(Token<N>, Ready), N>,
         mut ready: impl FnMut(&T) -> Ready,
-        oneshot: impl Fn(&T, Token<N>) -> bool,
+        disarm: impl Fn(&T, Token<N>) -> bool,
     ) {
         let mut i = 0;
         while i < self.items.len() {
@@ -88,7 +134,7 @@ impl<T, const N: usize> Dense<T, N> {
             let token = self.tokens[i];
             // Cannot be full: at most one event per entry, at most N entries.
             let _ = out.push((token, r));
-            if oneshot(&self.items[i], token) {
+            if disarm(&self.items[i], token) {
                 // Disarm; the last entry moves to `i` and is looked at next.
                 self.remove_at(i);
             } else {

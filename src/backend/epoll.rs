@@ -139,6 +139,10 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
     }
 
     fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+        // The core refuses negative fds first; a direct caller gets the same answer.
+        if fd < 0 {
+            return Err(Error::InvalidFd);
+        }
         os(epoll::add(
             self.epfd()?,
             borrow_fd(fd),
@@ -148,6 +152,9 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
     }
 
     fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+        if fd < 0 {
+            return Err(Error::InvalidFd);
+        }
         os(epoll::modify(
             self.epfd_for(fd)?,
             borrow_fd(fd),
@@ -169,8 +176,10 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         os(epoll::wait(epfd, &mut self.events[..], timeout.as_ref()))
     }
 
+    #[inline]
     fn event(&self, i: usize) -> (Token<N>, Ready) {
-        let e = self.events[i];
+        // Past the buffer (a direct caller's mistake): no readiness, which reports nothing.
+        let e = self.events.get(i).copied().unwrap_or(NO_EVENT);
         let (flags, data) = (e.flags, e.data);
         (Token::from_u64(data.u64()), ready(flags))
     }

@@ -26,18 +26,36 @@
 //!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF).
 //! - An [`Oneshot`](Mode::Oneshot) registration is reported at most once, until `modify` re-arms
 //!   it; a backend without native support disarms it itself after reporting it.
+//! - A registration whose fd is no longer open is reported at most once, with
+//!   [`Ready::ERROR`], then left out of the waits until `modify` re-arms it or `delete` removes
+//!   it (epoll reports nothing: the kernel dropped the file with its last descriptor).
+//! - Direct calls with inputs the core never passes (a negative fd, a slot `>= N`, an entry past
+//!   the buffer) return an error or an empty event, never a panic.
 //! - [`close`](Poller::close) releases the kernel object; the poller can be opened again.
 //!
 //! # Fds are borrowed by number
 //!
 //! The selector never owns the fds it watches (as in Python and mio): the caller keeps them and
-//! should unregister before closing. A registered fd that is closed anyway is handled without
-//! harm: epoll drops it from its interest list once every duplicate of it is closed (and if a
-//! duplicate keeps its file open after `unregister`, the selector replaces its epoll instance
-//! on the first orphaned report, see [`Poller::rebuild`]), poll
-//! reports it as `POLLNVAL` and select fails with `EBADF`, both reported as [`Ready::ERROR`]; and
-//! `unregister` of it succeeds. The one `unsafe` operation this needs, making a
-//! [`BorrowedFd`] from a number for the duration of one syscall, lives in one private function, `borrow_fd`.
+//! should unregister before closing. A registered fd that is closed anyway does no harm: no
+//! wait fails or returns early because of it, the other registrations are reported as usual,
+//! and `unregister` of it succeeds. What each backend sees:
+//!
+//! - epoll watches open files, not numbers: closing the last fd of a file drops it from the
+//!   interest list, so nothing is reported (epoll(7), Q6). If a duplicate keeps the file open,
+//!   it stays there after `unregister`; the selector then replaces its epoll instance on the
+//!   first orphaned report (see [`Poller::rebuild`]).
+//! - poll and select watch numbers. poll(2) answers `POLLNVAL` for a closed number and select(2)
+//!   fails with `EBADF` for the whole call; the backend reports the registration once, as
+//!   [`Ready::ERROR`], and then leaves it out of what it hands the kernel until a `modify`
+//!   that reaches the backend re-arms it (after checking that the fd is open) or `unregister`
+//!   removes it. Without that, every wait would return at once.
+//! - A number closed and then taken by another file before poll or select saw it closed is
+//!   watched in its place: its readiness reaches the registration's handler until the
+//!   registration is unregistered. Telling the files apart would cost an `fstat` per entry per
+//!   wait; see [`poll`] and [`select`].
+//!
+//! The one `unsafe` operation this needs, making a [`BorrowedFd`] from a number, lives in one
+//! private function, `borrow_fd`, whose comment says why a closed or reused number is harmless.
 
 use crate::{Error, Interest, Mode, Ready, Result};
 use rustix::fd::{BorrowedFd, RawFd};
@@ -123,7 +141,8 @@ pub trait Poller<const N: usize> {
     /// instance removes it; without one, a level-triggered wait would return at once forever.
     /// Backends whose registrations are not kept by the kernel have nothing to do (the
     /// default). Oneshot registrations come back armed; the core skips the report of one
-    /// that already fired until `modify` re-arms it.
+    /// that already fired until `modify` re-arms it. A registration whose fd the old object
+    /// had already dropped (closed) is left out: its number may now name another file.
     ///
     /// # Errors
     /// The kernel's refusal to create the new object; the old one is then kept.
@@ -136,15 +155,31 @@ pub trait Poller<const N: usize> {
     }
 }
 
-/// Borrows an fd by number for the duration of one syscall.
+/// A number no fd can have, so the kernel answers `EBADF` for it: every fd is below
+/// `RLIMIT_NOFILE` when it is made (getrlimit(2)), which cannot be raised past `fs.nr_open`
+/// (proc_sys_fs(5)), which the kernel caps at `INT_MAX & -BITS_PER_LONG` or lower
+/// (`sysctl_nr_open_max`, fs/file.c).
+const NEVER_OPEN: RawFd = RawFd::MAX;
+
+/// Makes a [`BorrowedFd`] of a number the caller gave, to hand to a syscall that looks the
+/// number up in the fd table itself: epoll_ctl(2), poll(2) or `fcntl(F_GETFD)`.
+///
+/// The borrow does not keep the fd open, and nothing can: the caller may close the fd while a
+/// syscall runs or, on poll, while its `pollfd` array holds the borrow for the life of the
+/// registration, and another file may then take the number. That is harmless because a borrow
+/// made here reaches the kernel only as a number, resolved in the fd table when the syscall
+/// runs: a closed number gives `EBADF` or `POLLNVAL`, a reused one names the file that holds it
+/// now (what the [module docs](self) describe); no memory is reached through it, and no read,
+/// write or close is made with it. A negative number becomes [`NEVER_OPEN`], so the kernel
+/// answers `EBADF` and no borrow of -1, the one value a `BorrowedFd` cannot hold, is made.
 #[allow(unsafe_code)]
 #[inline]
 pub(crate) fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    debug_assert!(fd >= 0);
-    // SAFETY: `fd >= 0` (the core refuses negative fds before any backend call), so it is not
-    // `BorrowedFd`'s -1 niche. The borrow only reaches epoll_ctl/poll/fcntl, which use the
-    // number as an index into the fd table: if the caller already closed it the kernel answers
-    // EBADF or POLLNVAL and no memory is touched through it.
+    let fd = if fd < 0 { NEVER_OPEN } else { fd };
+    // SAFETY: `fd >= 0`, so it is not -1, the one value `BorrowedFd` may not hold. Its other
+    // requirement, that the fd stay open while borrowed, cannot be promised for a borrowed
+    // number (see above), and nothing relies on it: the borrow only reaches syscalls that check
+    // the number in the kernel.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
@@ -161,11 +196,13 @@ pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
     r.map_err(Error::Os)
 }
 
-/// Whole milliseconds as the kernel's timespec; `None` blocks without limit.
+/// Whole milliseconds as the kernel's timespec; `None` blocks without limit, a negative value
+/// is taken as 0. `i32::MAX` ms is 24.8 days: the seconds fit any `time_t`, the nanoseconds
+/// stay below 10^9.
 #[inline]
 pub(crate) fn timespec(timeout_ms: Option<i32>) -> Option<rustix::event::Timespec> {
     timeout_ms.map(|ms| {
-        let ms = ms.max(0) as i64;
+        let ms = i64::from(ms.max(0));
         rustix::event::Timespec {
             tv_sec: ms / 1000,
             tv_nsec: (ms % 1000) * 1_000_000,

@@ -5,8 +5,25 @@
 //! emulated: a oneshot entry that is reported is taken out of the array until `modify`
 //! re-arms it (setting its events to 0 would not do: poll(2) always reports POLLHUP, POLLERR
 //! and POLLNVAL, so a hung-up fd would wake every wait).
+//!
+//! # A registered fd closed without `unregister`
+//!
+//! poll(2) watches numbers and answers `POLLNVAL` for one that is not open, on every call. The
+//! backend reports that once, as [`Ready::ERROR`], and takes the entry out of the array as it
+//! does a fired oneshot one, so later waits block as usual and the other entries are reported
+//! as usual. A `modify` that reaches the backend (the selector makes none for a change of data
+//! alone) puts it back if `fcntl(F_GETFD)` finds the number open; `unregister` forgets it.
+//!
+//! Its limit: the kernel gives a closed number to the next file opened. If that happens before
+//! a wait has seen the number closed, poll(2) watches the new file under the registration
+//! instead: the registration is reported with the new file's readiness, and its handler runs
+//! for it, until the registration is unregistered (registering the new file fails with
+//! `AlreadyRegistered` until then). `modify` cannot tell either (`fcntl` finds the number open)
+//! and goes on watching the new file. A file that takes the number after a wait reported it
+//! closed is not watched, unless a `modify` re-arms the registration. Telling the two files
+//! apart would cost an `fstat` per entry on every wait; unregistering before closing avoids it.
 
-use super::dense::Dense;
+use super::dense::{check_entry, checked_slot, event_at, Dense};
 use super::{borrow_fd, check_open, os, Backend, Poller, Token};
 use crate::{Interest, Mode, Ready, Result};
 use rustix::event::{PollFd, PollFlags};
@@ -36,8 +53,24 @@ impl Backend for Poll {
 }
 
 /// The state of one poll selector: the dense `pollfd` array and the last wait's events.
+///
+/// # Examples
+///
+/// Safe code may drive a poller directly; what the selector would refuse is an error here too.
+///
+/// ```
+/// use picosel::backend::{poll::PollPoller, Poller, Token};
+/// use picosel::{Error, Interest, Mode};
+/// let mut p = PollPoller::<4>::CLOSED;
+/// let token = Token::<4>::new(0, 0);
+/// assert_eq!(p.add(-1, token, Interest::READ, Mode::Level), Err(Error::InvalidFd));
+/// assert_eq!(p.wait(Some(0)), Ok(0));
+/// ```
 #[derive(Debug)]
 pub struct PollPoller<const N: usize> {
+    /// The fds are borrowed for as long as they are registered, longer than the caller
+    /// promises to keep them open: `'static` is not true of them, and need not be, since the
+    /// array only ever goes to poll(2), which looks each number up itself (see `borrow_fd`).
     fds: Dense<PollFd<'static>, N>,
     oneshot: [bool; N],
     ready: heapless::Vec<(Token<N>, Ready), N>,
@@ -99,9 +132,10 @@ impl<const N: usize> Poller<N> for PollPoller<N> {
         self.modify(fd, token, interest, mode)
     }
 
+    /// Also re-arms an entry disarmed after a oneshot report or a report of its fd closed.
     fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+        let slot = check_entry(fd, token, mode)?;
         check_open(fd)?;
-        let slot = token.slot() as usize;
         self.fds.set(
             token,
             PollFd::from_borrowed_fd(borrow_fd(fd), flags(interest)),
@@ -113,6 +147,8 @@ impl<const N: usize> Poller<N> for PollPoller<N> {
     }
 
     fn delete(&mut self, _fd: RawFd, token: Token<N>) -> Result<()> {
+        // A disarmed entry is not in the array; deleting it succeeds all the same.
+        checked_slot(token)?;
         self.fds.remove(token.slot());
         Ok(())
     }
@@ -128,13 +164,17 @@ impl<const N: usize> Poller<N> for PollPoller<N> {
         self.fds.collect_ready(
             &mut self.ready,
             |fd| ready(fd.revents()),
-            |_, token| oneshot.get(token.slot() as usize) == Some(&true),
+            // POLLNVAL: closed, and poll(2) would say so on every call; report it once.
+            |fd, token| {
+                fd.revents().contains(PollFlags::NVAL)
+                    || oneshot.get(token.slot() as usize) == Some(&true)
+            },
         );
         Ok(self.ready.len())
     }
 
     fn event(&self, i: usize) -> (Token<N>, Ready) {
-        self.ready[i]
+        event_at(&self.ready, i)
     }
 
     fn close(&mut self) {
@@ -158,5 +198,16 @@ mod tests {
             ready(PollFlags::HUP | PollFlags::ERR),
             Ready::HUP | Ready::ERROR
         );
+    }
+
+    /// The conversion poll and select use: the largest timeout fits, a negative one is 0.
+    #[test]
+    fn timeouts_convert_without_overflow() {
+        let ts = |ms| super::super::timespec(Some(ms)).map(|t| (t.tv_sec, t.tv_nsec));
+        assert_eq!(ts(i32::MAX), Some((2_147_483, 647_000_000)));
+        assert_eq!(ts(1_999), Some((1, 999_000_000)));
+        assert_eq!(ts(-1), Some((0, 0)));
+        assert_eq!(ts(i32::MIN), Some((0, 0)));
+        assert!(super::super::timespec(None).is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! A byte-driven check of the timer table ([`picosel::Timers`]) against a plain model: a list
 //! of armed timers searched linearly, with the table's documented rules (earliest deadline
 //! first, ties in the order the deadlines were set; periodic timers stay on their grid and
-//! count the periods they skipped; stale ids name nothing).
+//! count the periods they skipped, and leave the table after the last grid point that fits in
+//! an `Instant`; stale ids name nothing).
 //!
 //! Shared by the fuzz target (`fuzz/fuzz_targets/timers.rs`) and `tests/model.rs`. [`run`]
 //! panics on the first disagreement.
@@ -216,14 +217,17 @@ fn expire(m: &mut Model, now: u64) -> Option<Expired<u32>> {
         // Period 0: a one-shot timer, gone once fired.
         None => m.ids[i].1 = None,
         Some(skipped) => {
-            // The first grid point after `now`, saturating at the end of time.
             missed = u32::try_from(skipped).unwrap_or(u32::MAX);
+            // The first grid point after `now`; past the end of time (u64 nanoseconds) there is
+            // none, and this was the timer's last firing.
             let next = u128::from(t.deadline) + (u128::from(skipped) + 1) * u128::from(t.period);
-            m.seq += 1;
-            m.ids[i].1 = Some(ModelTimer {
-                deadline: u64::try_from(next).unwrap_or(u64::MAX),
-                seq: m.seq,
-                ..t
+            m.ids[i].1 = u64::try_from(next).ok().map(|deadline| {
+                m.seq += 1;
+                ModelTimer {
+                    deadline,
+                    seq: m.seq,
+                    ..t
+                }
             });
         }
     }
