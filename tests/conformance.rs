@@ -41,6 +41,32 @@ fn wait<B: Backend, D: Copy, const N: usize>(
         .collect()
 }
 
+/// One wait's `(fd, data, ready)` triples.
+fn wait_data<B: Backend, D: Copy, const N: usize>(
+    sel: &mut Selector<B, D, N>,
+    timeout: Option<Duration>,
+) -> Vec<(RawFd, D, Ready)> {
+    sel.select(timeout)
+        .expect("select")
+        .map(|(k, r)| (k.fd(), k.data(), r))
+        .collect()
+}
+
+/// Waits of 50 ms for 200 ms, each returning nothing: at most 6 wake-ups, or `what` spins the
+/// wait.
+fn assert_quiet<B: Backend, D: Copy, const N: usize>(sel: &mut Selector<B, D, N>, what: &str) {
+    let start = Instant::now();
+    let mut wakeups = 0;
+    while start.elapsed() < Duration::from_millis(200) {
+        assert_eq!(wait(sel, Some(Duration::from_millis(50))), []);
+        wakeups += 1;
+    }
+    assert!(
+        wakeups <= 6,
+        "{wakeups} wake-ups in 200 ms: {what} spins the wait"
+    );
+}
+
 // 1
 fn register_returns_key<B: Backend>() {
     let (r, _w) = pipe();
@@ -194,16 +220,7 @@ fn closed_with_live_duplicate_does_not_spin<B: Backend>() {
     drop(r);
     write(&w, b"x");
     assert_eq!(sel.unregister(fd).map(|k| k.data()), Ok(1));
-    let start = Instant::now();
-    let mut wakeups = 0;
-    while start.elapsed() < Duration::from_millis(200) {
-        assert_eq!(wait(&mut sel, Some(Duration::from_millis(50))), []);
-        wakeups += 1;
-    }
-    assert!(
-        wakeups <= 6,
-        "{wakeups} wake-ups in 200 ms: the orphaned file spins the wait"
-    );
+    assert_quiet(&mut sel, "the orphaned file");
     // The other registration survived the rebuild.
     write(&other_w, b"y");
     assert_eq!(wait(&mut sel, SHORT), [(other_r.as_raw_fd(), Ready::READ)]);
@@ -705,16 +722,7 @@ fn closed_registration_reported_once_without_spinning<B: Backend>() {
         "{:?}",
         t.elapsed()
     );
-    let t = Instant::now();
-    let mut wakeups = 0;
-    while t.elapsed() < Duration::from_millis(200) {
-        assert_eq!(wait(&mut sel, quiet), []);
-        wakeups += 1;
-    }
-    assert!(
-        wakeups <= 6,
-        "{wakeups} wake-ups in 200 ms: the closed fd spins the wait"
-    );
+    assert_quiet(&mut sel, "the closed fd");
 
     write(&ready_w, b"y");
     assert_eq!(wait(&mut sel, SHORT), [(ready.as_raw_fd(), Ready::READ)]);
@@ -747,21 +755,13 @@ fn closed_number_taken_by_another_file_is_watched_in_its_place<B: Backend>() {
     rustix::io::dup2(&other, &mut taken).unwrap();
     assert_eq!(taken.as_raw_fd(), number);
     write(&other_w, b"n");
-    let got: Vec<_> = sel
-        .select(quiet)
-        .unwrap()
-        .map(|(k, r)| (k.fd(), k.data(), r))
-        .collect();
+    let got = wait_data(&mut sel, quiet);
     if watches_numbers {
         assert_eq!(got, [(number, 1, Ready::READ)], "the new file's readiness");
         // modify finds the number open and goes on watching the new file.
         sel.modify(number, Interest::READ | Interest::PRIORITY, 3)
             .unwrap();
-        let got: Vec<_> = sel
-            .select(quiet)
-            .unwrap()
-            .map(|(k, r)| (k.fd(), k.data(), r))
-            .collect();
+        let got = wait_data(&mut sel, quiet);
         assert_eq!(got, [(number, 3, Ready::READ)]);
     } else {
         assert_eq!(got, []);
@@ -796,11 +796,7 @@ fn closed_number_taken_by_another_file_is_watched_in_its_place<B: Backend>() {
         // A modify that reaches the backend re-arms it (one of data alone makes no call).
         sel.modify(number, Interest::READ | Interest::PRIORITY, 5)
             .unwrap();
-        let got: Vec<_> = sel
-            .select(quiet)
-            .unwrap()
-            .map(|(k, r)| (k.fd(), k.data(), r))
-            .collect();
+        let got = wait_data(&mut sel, quiet);
         assert_eq!(got, [(number, 5, Ready::READ)]);
     }
     assert!(sel.unregister(number).is_ok());

@@ -630,20 +630,6 @@ fn waker_stops_run_from_another_thread<B: Backend>() {
     assert_eq!(ev.context().wakes, 1);
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod epoll {
-            $(#[test] fn $name() { super::$name::<picosel::Epoll>() })*
-        }
-        mod poll {
-            $(#[test] fn $name() { super::$name::<picosel::Poll>() })*
-        }
-        mod select {
-            $(#[test] fn $name() { super::$name::<picosel::Select>() })*
-        }
-    };
-}
-
 per_backend!(
     handlers_run_for_the_right_fds_with_the_right_readiness,
     handler_registers_modifies_and_unregisters_during_dispatch,

@@ -210,20 +210,6 @@ fn epoll_rebuild_does_not_revive_a_closed_registration() {
     drop((dup, other));
 }
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod epoll {
-            $(#[test] fn $name() { super::$name::<picosel::Epoll>() })*
-        }
-        mod poll {
-            $(#[test] fn $name() { super::$name::<picosel::Poll>() })*
-        }
-        mod select {
-            $(#[test] fn $name() { super::$name::<picosel::Select>() })*
-        }
-    };
-}
-
 per_backend!(
     stop_then_run_once_keeps_timers_firing,
     nested_run_once_is_refused_and_the_batch_goes_on,

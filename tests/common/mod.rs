@@ -102,3 +102,20 @@ pub fn open_fds() -> usize {
         .expect("/proc/self/fd")
         .count()
 }
+
+/// Runs each generic check `name::<B>()` as a test per backend: `epoll::name`, `poll::name`,
+/// `select::name`.
+#[macro_export]
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod epoll {
+            $(#[test] fn $name() { super::$name::<picosel::Epoll>() })*
+        }
+        mod poll {
+            $(#[test] fn $name() { super::$name::<picosel::Poll>() })*
+        }
+        mod select {
+            $(#[test] fn $name() { super::$name::<picosel::Select>() })*
+        }
+    };
+}
