@@ -45,7 +45,7 @@ cargo +nightly miri test --lib -- \
 	interest:: \
 	backend::dense:: \
 	flag_mapping \
-	selector::tests \
+	timeout::tests \
 	registry::tests::insert_lookup_remove \
 	registry::tests::full_changes_nothing \
 	registry::tests::reused_slot_gets_new_generation \

@@ -13,6 +13,7 @@ mod selector;
 #[cfg(feature = "signal")]
 mod signal;
 mod time;
+mod timeout;
 mod timer;
 mod token;
 mod waker;

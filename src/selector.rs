@@ -3,6 +3,7 @@
 use crate::backend::{Backend, Epoll, Poll, Poller, Select};
 use crate::batch::Batch;
 use crate::registry::Registry;
+use crate::timeout::{next_chunk, round_up_ms};
 use crate::{Error, Interest, Mode, Ready, Result, SelectorKey, Source};
 use core::time::Duration;
 use rustix::fd::RawFd;
@@ -55,32 +56,6 @@ pub type PollSelector<D, const N: usize> = Selector<Poll, D, N>;
 pub type SelectSelector<D, const N: usize> = Selector<Select, D, N>;
 /// The best selector for this platform: epoll on Linux (Python's `DefaultSelector`).
 pub type DefaultSelector<D, const N: usize> = EpollSelector<D, N>;
-
-/// Rounds a timeout up to whole milliseconds, the unit of epoll_wait(2) and poll(2): rounding
-/// down would turn a 0.5 ms wait into a 0 ms poll and its caller into a busy loop.
-#[inline]
-pub(crate) fn timeout_ms(timeout: Option<Duration>) -> Option<u128> {
-    timeout.map(|d| d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0))
-}
-
-/// The next chunk of a wait of `left` ms, and what is left after it. The syscalls take a C
-/// `int` of milliseconds, so a longer wait (more than 24.8 days) is made of several; a wait
-/// that times out has lasted at least its chunk (the kernel never returns early on a timeout),
-/// so no clock is read to know what is left.
-#[inline]
-pub(crate) fn next_chunk(left: Option<u128>) -> (Option<i32>, u128) {
-    match left {
-        None => (None, 0),
-        Some(ms) => {
-            let chunk = if ms > i32::MAX as u128 {
-                i32::MAX
-            } else {
-                ms as i32
-            };
-            (Some(chunk), ms - chunk as u128)
-        }
-    }
-}
 
 impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// An empty selector. No syscall is made until the first registration or wait.
@@ -498,12 +473,12 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
                 self.orphans_possible = false;
             }
         }
-        let mut left = timeout_ms(timeout);
+        let mut left = timeout.map(round_up_ms);
         let n = loop {
             let (chunk, after) = next_chunk(left);
             match self.poller.wait(chunk) {
                 // A timed-out chunk of a longer wait: wait for the rest.
-                Ok(0) if after > 0 => left = Some(after),
+                Ok(0) if !after.is_zero() => left = Some(after),
                 Ok(n) => break n,
                 Err(Error::Os(Errno::INTR)) => break 0,
                 Err(e) => return Err(e),
@@ -679,49 +654,5 @@ impl<B: Backend, D: Copy, const N: usize> Iterator for Events<'_, B, D, N> {
 impl<B: Backend, D, const N: usize> Drop for Events<'_, B, D, N> {
     fn drop(&mut self) {
         self.sel.batch.set_dispatching(false);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{next_chunk, timeout_ms};
-    use core::time::Duration;
-
-    #[test]
-    fn timeouts_round_up_to_whole_ms() {
-        assert_eq!(timeout_ms(None), None);
-        assert_eq!(timeout_ms(Some(Duration::ZERO)), Some(0));
-        assert_eq!(timeout_ms(Some(Duration::from_micros(1))), Some(1));
-        assert_eq!(timeout_ms(Some(Duration::from_micros(1500))), Some(2));
-        assert_eq!(timeout_ms(Some(Duration::from_millis(7))), Some(7));
-    }
-
-    /// A wait longer than `i32::MAX` ms (24.8 days) is made of chunks that add up to all of
-    /// it, instead of being clamped to the first.
-    #[test]
-    fn timeouts_over_i32_max_ms_wait_the_whole_time() {
-        assert_eq!(next_chunk(None), (None, 0));
-        assert_eq!(next_chunk(Some(0)), (Some(0), 0));
-        assert_eq!(next_chunk(Some(5)), (Some(5), 0));
-        let max = i32::MAX as u128;
-        assert_eq!(next_chunk(Some(max)), (Some(i32::MAX), 0));
-        assert_eq!(next_chunk(Some(max + 1)), (Some(i32::MAX), 1));
-        // 60 days: three chunks, adding up to exactly the whole wait.
-        let sixty_days = timeout_ms(Some(Duration::from_secs(60 * 86_400)));
-        let (mut left, mut total, mut chunks) = (sixty_days, 0u128, 0);
-        loop {
-            let (c, after) = next_chunk(left);
-            total += c.unwrap() as u128;
-            chunks += 1;
-            if after == 0 {
-                break;
-            }
-            left = Some(after);
-        }
-        assert_eq!((Some(total), chunks), (sixty_days, 3));
-        // The longest Duration does not overflow anything.
-        let (c, after) = next_chunk(timeout_ms(Some(Duration::MAX)));
-        assert_eq!(c, Some(i32::MAX));
-        assert!(after > u64::MAX as u128);
     }
 }

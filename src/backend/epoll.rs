@@ -6,6 +6,7 @@
 
 use super::{borrow_fd, os, Backend, Poller, Token};
 use crate::{Error, Interest, Mode, Ready, Result};
+use core::time::Duration;
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -167,8 +168,8 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         os(epoll::delete(self.epfd_for(fd)?, borrow_fd(fd)))
     }
 
-    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
-        let timeout = super::timespec(timeout_ms);
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        let timeout = super::timespec(timeout);
         let epfd = self
             .epfd
             .as_ref()

@@ -17,8 +17,9 @@
 //! - `add` may refuse an fd the mechanism cannot watch ([`Error::FdOutOfRange`]). `add` and
 //!   `modify` refuse a closed fd with `EBADF` on every backend (poll and select ask
 //!   `fcntl(F_GETFD)`, since their registration is not a syscall).
-//! - [`wait`](Poller::wait) blocks for at most `timeout_ms` milliseconds (`None`: without
-//!   limit), fills the poller's own fixed buffer and returns how many events it holds; an
+//! - [`wait`](Poller::wait) blocks for at most `timeout` (`None`: without limit), which the
+//!   core passes in whole milliseconds and at most `i32::MAX` of them (longer waits are made of
+//!   several), fills the poller's own fixed buffer and returns how many events it holds; an
 //!   interrupted wait returns `Err(Error::Os(Errno::INTR))`, which the core turns into no events.
 //!   [`event`](Poller::event) then reads entry `i < n` of that buffer; the buffer stays valid
 //!   until the next `wait`, whatever `add`/`modify`/`delete` happen in between.
@@ -58,6 +59,7 @@
 //! private function, `borrow_fd`, whose comment says why a closed or reused number is harmless.
 
 use crate::{Error, Interest, Mode, Ready, Result};
+use core::time::Duration;
 use rustix::fd::{BorrowedFd, RawFd};
 
 mod dense;
@@ -124,7 +126,7 @@ pub trait Poller<const N: usize> {
     ///
     /// # Errors
     /// The kernel's refusal; `Errno::INTR` when a signal interrupted the wait.
-    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize>;
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<usize>;
 
     /// Entry `i` of the last wait's buffer: the token and the raw readiness.
     fn event(&self, i: usize) -> (Token<N>, Ready);
@@ -196,16 +198,4 @@ pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
     r.map_err(Error::Os)
 }
 
-/// Whole milliseconds as the kernel's timespec; `None` blocks without limit, a negative value
-/// is taken as 0. `i32::MAX` ms is 24.8 days: the seconds fit any `time_t`, the nanoseconds
-/// stay below 10^9.
-#[inline]
-pub(crate) fn timespec(timeout_ms: Option<i32>) -> Option<rustix::event::Timespec> {
-    timeout_ms.map(|ms| {
-        let ms = i64::from(ms.max(0));
-        rustix::event::Timespec {
-            tv_sec: ms / 1000,
-            tv_nsec: (ms % 1000) * 1_000_000,
-        }
-    })
-}
+pub(crate) use crate::timeout::timespec;

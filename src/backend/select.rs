@@ -29,6 +29,7 @@ use super::dense::{check_entry, checked_slot, event_at, Dense};
 use super::{borrow_fd, check_open, os, Backend, Poller, Token};
 use crate::{Error, Interest, Mode, Ready, Result};
 use core::mem::size_of;
+use core::time::Duration;
 use rustix::event::{fd_set_insert, FdSetElement, FdSetIter, Timespec};
 use rustix::fd::RawFd;
 use rustix::io::Errno;
@@ -87,7 +88,7 @@ struct Entry {
 /// let token = Token::<4>::new(0, 0);
 /// assert_eq!(p.modify(1500, token, Interest::READ, Mode::Level), Err(Error::FdOutOfRange));
 /// assert_eq!(p.add(-1, token, Interest::READ, Mode::Level), Err(Error::InvalidFd));
-/// assert_eq!(p.wait(Some(0)), Ok(0));
+/// assert_eq!(p.wait(Some(std::time::Duration::ZERO)), Ok(0));
 /// ```
 #[derive(Debug)]
 pub struct SelectPoller<const N: usize> {
@@ -219,9 +220,9 @@ impl<const N: usize> Poller<N> for SelectPoller<N> {
         Ok(())
     }
 
-    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
         self.ready.clear();
-        let mut timeout = super::timespec(timeout_ms);
+        let mut timeout = super::timespec(timeout);
         // EBADF with no entry found closed: a number closed and taken again by another
         // thread between the two calls. Waiting once more is right; a second time, give up.
         let mut retried = false;

@@ -48,8 +48,8 @@ impl<const N: usize, P: Poller<N>> Poller<N> for CountingPoller<P> {
         count();
         self.0.delete(fd, token)
     }
-    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
-        self.0.wait(timeout_ms)
+    fn wait(&mut self, timeout: Option<std::time::Duration>) -> Result<usize> {
+        self.0.wait(timeout)
     }
     fn event(&self, i: usize) -> (Token<N>, Ready) {
         self.0.event(i)

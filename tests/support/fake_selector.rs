@@ -185,8 +185,8 @@ impl<const N: usize, const EDGE: bool> Poller<N> for FakePoller<N, EDGE> {
         r
     }
 
-    fn wait(&mut self, timeout_ms: Option<i32>) -> Result<usize> {
-        let r = self.do_wait(timeout_ms);
+    fn wait(&mut self, timeout: Option<std::time::Duration>) -> Result<usize> {
+        let r = self.do_wait(timeout);
         self.publish();
         r
     }
@@ -287,7 +287,7 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
         Ok(())
     }
 
-    fn do_wait(&mut self, _timeout_ms: Option<i32>) -> Result<usize> {
+    fn do_wait(&mut self, _timeout: Option<std::time::Duration>) -> Result<usize> {
         assert!(self.open, "contract: wait on a poller that is not open");
         self.len = 0;
         match byte() {
