@@ -4,7 +4,7 @@
 # instrumented (std itself is not; that would need -Zbuild-std).
 #
 #   bash scripts/asan.sh            # default tests (about a minute after the build)
-#   bash scripts/asan.sh --stress   # and the ignored stress tests (tests/stress.rs)
+#   bash scripts/asan.sh --stress   # and the ignored stress tests (tests/stress_*.rs)
 #
 # Needs nightly (-Zsanitizer); prints `SKIPPED: asan (<reason>)` and exits 0 without it.
 set -euo pipefail
@@ -30,5 +30,5 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/asan
 cargo +nightly test --target "$host" --tests
 if [[ ${1:-} == --stress ]]; then
-	cargo +nightly test --release --target "$host" --test stress -- --ignored --test-threads=1
+	cargo +nightly test --release --target "$host" --test stress_echo --test stress_signals --test stress_closed_fds -- --ignored --test-threads=1
 fi

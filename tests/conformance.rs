@@ -3,9 +3,8 @@
 //! one suite, written once as generic functions, instantiated for epoll, poll and select
 //! (`epoll::…`, `poll::…`, `select::…` in the test names).
 
-mod common;
+mod support;
 
-use common::{ctl_calls, open_fds, pipe, raise_fd_limit, socketpair, Counting};
 use picosel::backend::poll::PollPoller;
 use picosel::backend::select::SelectPoller;
 use picosel::backend::{Backend, Epoll, Poll, Poller, Select, Token};
@@ -15,6 +14,7 @@ use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+use support::{ctl_calls, open_fds, pipe, raise_fd_limit, socketpair, CountingCalls};
 
 /// Tests that count the process's fds take this for writing; all others for reading.
 static FD_COUNT: RwLock<()> = RwLock::new(());
@@ -50,6 +50,17 @@ fn wait_data<B: Backend, D: Copy, const N: usize>(
         .expect("select")
         .map(|(k, r)| (k.fd(), k.data(), r))
         .collect()
+}
+
+/// Closes `r`'s file by putting the read end of a new pipe under its number (dup2(2)): returns
+/// the fd that now holds the number, and the new pipe's write end.
+fn new_pipe_over(r: OwnedFd) -> (OwnedFd, OwnedFd) {
+    let number = r.as_raw_fd();
+    let (new_r, new_w) = pipe();
+    let mut slot = r;
+    rustix::io::dup2(&new_r, &mut slot).unwrap();
+    assert_eq!(slot.as_raw_fd(), number);
+    (slot, new_w)
 }
 
 /// Waits of 50 ms for 200 ms, each returning nothing: at most 6 wake-ups, or `what` spins the
@@ -188,20 +199,12 @@ fn unregister_after_close_and_reuse<B: Backend>() {
     let fd = r.as_raw_fd();
     sel.register(&r, Interest::READ, 1).unwrap();
     // Close `r` and put another file under the same number with dup2.
-    let (r2, w2) = pipe();
-    let mut slot = r;
-    rustix::io::dup2(&r2, &mut slot).unwrap();
-    assert_eq!(slot.as_raw_fd(), fd);
+    let (slot, w2) = new_pipe_over(r);
     assert!(sel.unregister(fd).is_ok());
     // The new file behind the number is undisturbed: it registers and reports as usual.
     sel.register(&slot, Interest::READ, 2).unwrap();
     write(&w2, b"y");
-    let got: Vec<_> = sel
-        .select(SHORT)
-        .unwrap()
-        .map(|(k, r)| (k.fd(), k.data(), r))
-        .collect();
-    assert_eq!(got, [(fd, 2, Ready::READ)]);
+    assert_eq!(wait_data(&mut sel, SHORT), [(fd, 2, Ready::READ)]);
     let mut buf = [0u8; 1];
     assert_eq!(rustix::io::read(&slot, &mut buf), Ok(1));
 }
@@ -247,7 +250,7 @@ fn modify_changes_interest<B: Backend>() {
 
 fn modify_data_alone_makes_no_syscall<B: Backend>() {
     let (r, _w) = pipe();
-    let mut sel = Selector::<Counting<B>, u8, 4>::new();
+    let mut sel = Selector::<CountingCalls<B>, u8, 4>::new();
     sel.register(&r, Interest::READ, 1).unwrap();
     let before = ctl_calls();
     let key = sel.modify(&r, Interest::READ, 2).unwrap();
@@ -614,8 +617,10 @@ fn oneshot_reports_once_until_rearmed<B: Backend>() {
     sel.unregister(&r).unwrap();
 }
 
-// 21
-fn unregistered_in_batch_not_delivered<B: Backend>() {
+/// A selector with two pipes registered for READ (data 1 and 2), both readable; the pipes
+/// come back as (read end, write end).
+type Pipe = (OwnedFd, OwnedFd);
+fn two_readable_pipes<B: Backend>() -> (Selector<B, u8, 4>, Pipe, Pipe) {
     let (r1, w1) = pipe();
     let (r2, w2) = pipe();
     let mut sel = Selector::<B, u8, 4>::new();
@@ -623,6 +628,12 @@ fn unregistered_in_batch_not_delivered<B: Backend>() {
     sel.register(&r2, Interest::READ, 2).unwrap();
     write(&w1, b"1");
     write(&w2, b"2");
+    (sel, (r1, w1), (r2, w2))
+}
+
+// 21
+fn unregistered_in_batch_not_delivered<B: Backend>() {
+    let (mut sel, (r1, _w1), (r2, _w2)) = two_readable_pipes::<B>();
     let mut delivered = Vec::new();
     let mut events = sel.select(SHORT).unwrap();
     while let Some((key, _)) = events.next() {
@@ -635,13 +646,7 @@ fn unregistered_in_batch_not_delivered<B: Backend>() {
 }
 
 fn reused_number_in_batch_not_delivered<B: Backend>() {
-    let (r1, w1) = pipe();
-    let (r2, w2) = pipe();
-    let mut sel = Selector::<B, u8, 4>::new();
-    sel.register(&r1, Interest::READ, 1).unwrap();
-    sel.register(&r2, Interest::READ, 2).unwrap();
-    write(&w1, b"1");
-    write(&w2, b"2");
+    let (mut sel, (r1, w1), (r2, w2)) = two_readable_pipes::<B>();
     let mut fds = [Some(r1), Some(r2)];
     let mut delivered = Vec::new();
     let mut fresh = Vec::new();
@@ -750,10 +755,7 @@ fn closed_number_taken_by_another_file_is_watched_in_its_place<B: Backend>() {
     let (r, _w) = pipe();
     let number = r.as_raw_fd();
     sel.register(&r, Interest::READ, 1).unwrap();
-    let (other, other_w) = pipe();
-    let mut taken = r;
-    rustix::io::dup2(&other, &mut taken).unwrap();
-    assert_eq!(taken.as_raw_fd(), number);
+    let (taken, other_w) = new_pipe_over(r);
     write(&other_w, b"n");
     let got = wait_data(&mut sel, quiet);
     if watches_numbers {
@@ -900,6 +902,13 @@ macro_rules! conformance {
                         super::$test::<B>();
                     }
                 };
+                // Takes the exclusive side itself.
+                (alone $test:ident) => {
+                    #[test]
+                    fn $test() {
+                        super::$test::<B>();
+                    }
+                };
             }
 
             t!(register_returns_key);
@@ -927,36 +936,16 @@ macro_rules! conformance {
             t!(unregistered_in_batch_not_delivered);
             t!(reused_number_in_batch_not_delivered);
 
-            #[test]
-            fn kernel_refusal_rolls_back() {
-                super::kernel_refusal_rolls_back::<B>();
-            }
-
-            #[test]
-            fn closed_registration_reported_once_without_spinning() {
-                super::closed_registration_reported_once_without_spinning::<B>();
-            }
-
-            #[test]
-            fn closed_number_taken_by_another_file_is_watched_in_its_place() {
-                super::closed_number_taken_by_another_file_is_watched_in_its_place::<B>();
-            }
-
-            #[test]
-            fn close_releases_backend_fd() {
-                super::close_releases_backend_fd::<B>();
-            }
+            t!(alone kernel_refusal_rolls_back);
+            t!(alone closed_registration_reported_once_without_spinning);
+            t!(alone closed_number_taken_by_another_file_is_watched_in_its_place);
+            t!(alone close_releases_backend_fd);
+            t!(above_fd_setsize);
 
             #[test]
             fn twelve_socketpairs() {
                 let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
                 many_socketpairs::<B>(12);
-            }
-
-            #[test]
-            fn above_fd_setsize() {
-                let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
-                super::above_fd_setsize::<B>();
             }
         }
     };

@@ -6,7 +6,7 @@
 //! signal is only ever raised at the test's own thread, which blocks it, so no other thread of
 //! the test harness can take it.
 
-mod common;
+mod support;
 
 use picosel::backend::Backend;
 use picosel::{
@@ -14,9 +14,9 @@ use picosel::{
     TimerId,
 };
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
-use rustix::pipe::PipeFlags;
 use std::sync::mpsc;
 use std::time::Duration;
+use support::pipe;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -51,10 +51,6 @@ impl Ctx {
 }
 
 type L<B> = EventLoop<B, Ctx, 16, 8>;
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).unwrap()
-}
 
 fn put(w: &OwnedFd) {
     rustix::io::write(w, b"x").unwrap();
@@ -339,18 +335,21 @@ fn stop_ends_run_and_run_clears_the_flag<B: Backend>() {
 
 fn io_dispatch_makes_no_registration_syscalls<B: Backend>() {
     let (r, w) = pipe();
-    let mut ev = EventLoop::<common::Counting<B>, Ctx, 16, 8>::new(Ctx::default());
+    let mut ev = EventLoop::<support::CountingCalls<B>, Ctx, 16, 8>::new(Ctx::default());
     ev.register(&r, Interest::READ, 0, counted_read::<B>)
         .unwrap();
-    let before = common::CTL_CALLS.with(|c| c.get());
+    let before = support::CTL_CALLS.with(|c| c.get());
     for _ in 0..100 {
         put(&w);
         assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
     }
-    assert_eq!(common::CTL_CALLS.with(|c| c.get()), before);
+    assert_eq!(support::CTL_CALLS.with(|c| c.get()), before);
 }
 
-fn counted_read<B: Backend>(_ev: &mut EventLoop<common::Counting<B>, Ctx, 16, 8>, io: IoEvent) {
+fn counted_read<B: Backend>(
+    _ev: &mut EventLoop<support::CountingCalls<B>, Ctx, 16, 8>,
+    io: IoEvent,
+) {
     let fd = unsafe_free_borrow(io.fd);
     let mut buf = [0u8; 8];
     rustix::io::read(fd, &mut buf).unwrap();

@@ -1,10 +1,10 @@
 //! `chat_server` and `chat_client` run as a user runs them: a server, three clients, and lines
 //! typed on every stdin; each line must reach exactly the right peers.
 
-mod example_harness;
+mod support;
 
-use example_harness::Example;
 use std::collections::BTreeSet;
+use support::examples::Example;
 
 /// Reads a client's stdout up to the `server: end` marker; returns the lines before it.
 fn received_until_end(client: &mut Example) -> BTreeSet<String> {
@@ -117,7 +117,7 @@ fn bad_arguments_are_refused_with_usage() {
         ("chat_server", &["not-an-address"][..]),
         ("chat_client", &["127.0.0.1:1", "extra"][..]),
     ] {
-        let (status, _, stderr) = example_harness::run_to_end(name, args);
+        let (status, _, stderr) = support::examples::run_to_end(name, args);
         assert_eq!(status.code(), Some(2), "{name} {args:?}: {stderr}");
         assert!(stderr.contains("usage:"), "{name}: {stderr}");
     }

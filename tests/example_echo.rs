@@ -2,9 +2,8 @@
 //! every byte checked, clients that reset, never read or overflow the table, fd exhaustion,
 //! every backend, and a clean exit with a summary on SIGTERM and SIGINT.
 
-mod example_harness;
+mod support;
 
-use example_harness::{example_path, Example, Rng, PATIENCE};
 use rustix::process::Signal;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -13,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::examples::{example_path, Example, PATIENCE};
+use support::Rng;
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
@@ -301,7 +302,7 @@ fn bad_arguments_are_refused_with_usage() {
         &["--loud"][..],
         &["not-an-address"][..],
     ] {
-        let (status, _, stderr) = example_harness::run_to_end("echo_server", args);
+        let (status, _, stderr) = support::examples::run_to_end("echo_server", args);
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
     }

@@ -2,10 +2,10 @@
 //! The PRIORITY mechanism itself (POLLPRI through every backend) is covered by the
 //! conformance suite with TCP out-of-band data.
 
-mod example_harness;
+mod support;
 
-use example_harness::{example_path, run_to_end, Example};
 use std::process::Command;
+use support::examples::{example_path, run_to_end, Example};
 
 #[test]
 fn no_path_is_a_usage_error() {

@@ -1,11 +1,11 @@
 //! `periodic_sensor` with a temporary file standing in for the sensor: readings at the
 //! period, SIGHUP reloading the config file, SIGTERM/SIGINT ending it with status 0.
 
-mod example_harness;
+mod support;
 
-use example_harness::{run_to_end, Example};
 use rustix::process::Signal;
 use std::path::PathBuf;
+use support::examples::{run_to_end, Example};
 
 /// A fresh temporary directory for one test, removed when dropped.
 struct TempDir(PathBuf);
@@ -106,7 +106,7 @@ fn sighup_rereads_the_config_file_and_sigint_exits_zero() {
     // A broken file is reported and the running settings kept.
     std::fs::write(&config, "period_ms = soon\n").unwrap();
     ex.signal(Signal::HUP);
-    let deadline = std::time::Instant::now() + example_harness::PATIENCE;
+    let deadline = std::time::Instant::now() + support::examples::PATIENCE;
     // Wait for the whole line: stderr is unbuffered, so `eprintln!` may arrive in pieces.
     while !(ex.stderr().contains("reload failed") && ex.stderr().contains("sensor.conf:1")) {
         assert!(std::time::Instant::now() < deadline, "{}", ex.stderr());

@@ -2,9 +2,8 @@
 //! terminal side as its device, the test plays the far end of the serial line on the
 //! controlling side, and a TCP client on loopback plays the network side.
 
-mod example_harness;
+mod support;
 
-use example_harness::{run_to_end, Example, PATIENCE};
 use rustix::fd::OwnedFd;
 use rustix::process::Signal;
 use rustix::pty::OpenptFlags;
@@ -15,6 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Instant;
+use support::examples::{run_to_end, Example, PATIENCE};
 
 /// The far end of the serial line: the pty's controlling side, read by a thread.
 struct Uart {

@@ -13,8 +13,12 @@
 //! Case counts are modest so `cargo test` stays fast; `PROPTEST_CASES=5000 cargo test --release
 //! --test model` runs more.
 
+mod support;
+
 #[path = "support/fake_selector.rs"]
 mod fake_selector;
+#[path = "support/rules.rs"]
+mod rules;
 #[path = "support/timer_model.rs"]
 mod timer_model;
 
@@ -22,10 +26,12 @@ use picosel::backend::{Backend, Epoll, Poll, Select};
 use picosel::{Errno, Error, Interest, Mode, Ready, Selector, SelectorKey};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use rules::{assert_table, model_mask, modify_errors, register_errors, Registration};
 use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
+use support::{pipe, socketpair};
 
 /// Capacity of the selectors under test: small, so `Full` comes up often.
 const N: usize = 4;
@@ -128,22 +134,6 @@ struct World {
     generation: BTreeMap<RawFd, u64>,
     /// Numbers that hold a regular file (epoll refuses those with EPERM).
     regular: BTreeSet<RawFd>,
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    use rustix::pipe::{pipe_with, PipeFlags};
-    pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe")
-}
-
-fn socketpair() -> (OwnedFd, OwnedFd) {
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-    socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )
-    .expect("socketpair")
 }
 
 impl World {
@@ -320,10 +310,6 @@ struct Model<B> {
     _b: std::marker::PhantomData<B>,
 }
 
-fn valid(i: Interest) -> bool {
-    !i.is_empty() && Interest::all().contains(i)
-}
-
 /// Asserts that `got` is an error in `must ∪ may` (when `must` is not empty), or is `Ok` or an
 /// error in `may` (when it is). Returns whether it was `Ok`.
 fn check_outcome<T: std::fmt::Debug>(
@@ -375,19 +361,12 @@ impl<B: Backend> Model<B> {
     }
 
     fn check(&self, sel: &Selector<B, u32, N>, w: &World) {
-        assert_eq!(sel.len(), self.regs.len(), "len");
-        let mut keys: Vec<_> = sel.keys().copied().collect();
-        keys.sort_by_key(|k| k.fd());
-        let want: Vec<_> = self.regs.values().map(|r| r.key).collect();
-        assert_eq!(keys, want, "keys()");
-        for fd in w.nums.iter().copied().chain([-1, RawFd::MIN, HUGE]) {
-            let want = self
-                .regs
-                .get(&fd)
-                .map(|r| r.key)
-                .ok_or(Error::NotRegistered);
-            assert_eq!(sel.get_key(fd), want, "get_key({fd})");
-        }
+        let want: Vec<SelectorKey<u32>> = self.regs.values().map(|r| r.key).collect();
+        assert_table(
+            sel,
+            &want,
+            w.nums.iter().copied().chain([-1, RawFd::MIN, HUGE]),
+        );
     }
 
     fn register(
@@ -401,23 +380,14 @@ impl<B: Backend> Model<B> {
         self.next_data += 1;
         let (interest, data) = (Interest::from_bits_retain(bits), self.next_data);
         let got = sel.register_mode(fd, interest, mode, data);
-        let mut must = Vec::new();
+        let mut must = register_errors(&Registration {
+            fd,
+            interest,
+            mode_supported: mode != Mode::Edge || Self::epoll(),
+            registered: self.regs.contains_key(&fd),
+            full: self.regs.len() == N,
+        });
         let mut may = Vec::new();
-        if !valid(interest) {
-            must.push(Error::InvalidInterest);
-        }
-        if fd < 0 {
-            must.push(Error::InvalidFd);
-        }
-        if mode == Mode::Edge && !Self::epoll() {
-            must.push(Error::Unsupported);
-        }
-        if self.regs.contains_key(&fd) {
-            must.push(Error::AlreadyRegistered);
-        }
-        if self.regs.len() == N {
-            must.push(Error::Full);
-        }
         if Self::select_backend() && fd >= 1024 {
             must.push(Error::FdOutOfRange);
         }
@@ -472,17 +442,8 @@ impl<B: Backend> Model<B> {
         };
         let old = self.regs.get(&fd).copied();
         let mode = mode.or(old.map(|r| r.key.mode())).unwrap_or_default();
-        let mut must = Vec::new();
+        let mut must = modify_errors(old.is_some(), interest, mode != Mode::Edge || Self::epoll());
         let mut may = Vec::new();
-        if old.is_none() {
-            must.push(Error::NotRegistered);
-        }
-        if !valid(interest) {
-            must.push(Error::InvalidInterest);
-        }
-        if mode == Mode::Edge && !Self::epoll() {
-            must.push(Error::Unsupported);
-        }
         // A change of data alone makes no syscall; anything else reaches the backend.
         let syscall = old.is_some_and(|o| {
             o.key.interest() != interest || o.key.mode() != mode || mode == Mode::Oneshot
@@ -549,7 +510,7 @@ impl<B: Backend> Model<B> {
             } else {
                 view_epoll_poll(w.poll(fd))
             };
-            let ready = fake_selector::model_mask(raw, reg.key.interest());
+            let ready = model_mask(raw, reg.key.interest());
             if !ready.is_empty() {
                 out.insert(fd, (ready, reg.key.mode() != Mode::Edge));
             }

@@ -2,20 +2,20 @@
 //! unregister cycles on each backend allocate nothing. A counting global allocator counts the
 //! allocations made by this thread while armed.
 
-mod common;
+mod support;
 
-use common::{pipe, socketpair};
 use picosel::backend::{Backend, Epoll, Poll, Select};
 use picosel::{Interest, Mode, Selector};
 use std::time::Duration;
+use support::{pipe, socketpair};
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{allocations, Counting};
+use counting_alloc::{allocations, CountingAlloc};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 fn cycles<B: Backend>() {
     let (r, w) = pipe();

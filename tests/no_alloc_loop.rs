@@ -9,13 +9,13 @@ use rustix::fd::BorrowedFd;
 use rustix::pipe::PipeFlags;
 use std::time::Duration;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{allocations, Counting};
+use counting_alloc::{allocations, CountingAlloc};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 #[derive(Default)]
 struct Ctx {

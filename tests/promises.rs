@@ -2,14 +2,14 @@
 //! `run_once`, nested waits, panicking handlers, batches dropped early, the epoll rebuild.
 //! Each check is written once, generic over the backend, and run per backend it applies to.
 
-mod common;
+mod support;
 
-use common::pipe;
 use picosel::backend::Backend;
 use picosel::{Error, EventLoop, Interest, IoEvent, Mode, RawFd, Selector, TimerEvent};
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
+use support::pipe;
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -10,15 +10,16 @@
 //! The `process::` checks run once, after the backends': the signals the C library keeps for
 //! itself, and the mask children start with.
 
+mod support;
+
 use picosel::backend::Backend;
 use picosel::{
     block_signals, Error, EventLoop, Instant, Interest, IoEvent, Signal, SignalEvent, TimerEvent,
 };
-use rustix::fd::OwnedFd;
-use rustix::pipe::PipeFlags;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
+use support::pipe;
 
 const MS: Duration = Duration::from_millis(1);
 const HANDLED: [Signal; 6] = [
@@ -71,10 +72,6 @@ fn kill_process(sig: Signal) {
 fn raise(sig: Signal) {
     // SAFETY: raise(3) signals the calling thread, which blocks `sig` (set up in main).
     assert_eq!(unsafe { libc::raise(sig.as_raw()) }, 0);
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    rustix::pipe::pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC).unwrap()
 }
 
 fn new_loop<B: Backend>() -> L<B> {

@@ -12,13 +12,13 @@
 //! The boundary test puts fds at fixed numbers, so it is the only test in this file that opens
 //! fds above 30; this binary is its own process, so no other test's fds are in the way.
 
-mod common;
+mod support;
 
-use common::pipe;
 use picosel::backend::{Backend, Epoll, Poll, Select};
 use picosel::{Interest, Ready, Selector};
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
+use support::pipe;
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(500));
 
@@ -43,7 +43,7 @@ fn ready_within<B: Backend, const N: usize>(
 /// fd select can take: each reported alone, and only when it is ready.
 fn fd_set_boundaries<B: Backend>() {
     const AT: [RawFd; 7] = [31, 32, 33, 63, 64, 65, 1023];
-    let limit = common::raise_fd_limit();
+    let limit = support::raise_fd_limit();
     assert!(limit > 1023, "need an fd limit above 1023, have {limit}");
     let mut ends: Vec<(OwnedFd, OwnedFd)> = Vec::new();
     for &n in &AT {

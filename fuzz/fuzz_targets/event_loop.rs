@@ -3,7 +3,10 @@
 //! `tests/support/fake_selector.rs`, which `tests/model.rs` also runs on stable.
 #![no_main]
 
-// Each target uses one entry point of the shared module.
+// Each target uses one entry point of the shared modules.
+#[allow(dead_code)]
+#[path = "../../tests/support/rules.rs"]
+mod rules;
 #[allow(dead_code)]
 #[path = "../../tests/support/fake_selector.rs"]
 mod fake_selector;

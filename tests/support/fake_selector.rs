@@ -12,6 +12,7 @@
 //! `picosel::backend`: fds are non-negative, interests valid, slots in range, `add` only for a
 //! free slot, `modify`/`delete` only for a watched one with the same token.
 
+use crate::rules::{assert_table, model_mask, modify_errors, register_errors, valid, Registration};
 use picosel::backend::{Backend, Poller, Token};
 use picosel::{Errno, Error, Interest, Mode, RawFd, Ready, Result, Selector, SelectorKey};
 use std::cell::{Cell, RefCell};
@@ -385,21 +386,6 @@ impl<const N: usize, const EDGE: bool> FakePoller<N, EDGE> {
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-/// Python's rule, restated independently of the crate: READ/WRITE/PRIORITY only as registered;
-/// HUP and ERROR fold into every registered READ and WRITE (into PRIORITY when that is all that
-/// was registered) and stay visible as their own bits.
-pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
-    let mut r = Ready::from_bits_truncate(raw.bits() & interest.bits() & 0b111);
-    let trouble = raw & (Ready::HUP | Ready::ERROR);
-    if !trouble.is_empty() {
-        r |= trouble;
-        let rw = interest & (Interest::READ | Interest::WRITE);
-        let folded = if rw.is_empty() { interest } else { rw };
-        r |= Ready::from_bits_truncate(folded.bits());
-    }
-    r
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Reg {
     key: SelectorKey<u32>,
@@ -451,10 +437,6 @@ fn pick_mode() -> Mode {
     }
 }
 
-fn valid(interest: Interest) -> bool {
-    !interest.is_empty() && Interest::all().contains(interest)
-}
-
 type Sel<const N: usize, const EDGE: bool> = Selector<Fake<EDGE>, u32, N>;
 
 impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
@@ -476,19 +458,12 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
 
     /// The selector, its table and the fake kernel all agree with the model.
     fn check(&self, sel: &Sel<N, EDGE>, poller_watched: &[Watch]) {
-        assert_eq!(sel.len(), self.regs.len(), "len");
-        let mut keys: Vec<SelectorKey<u32>> = sel.keys().copied().collect();
-        keys.sort_by_key(|k| k.fd());
         let want: Vec<SelectorKey<u32>> = self.regs.values().map(|r| r.key).collect();
-        assert_eq!(keys, want, "keys()");
-        for fd in (-2..22).chain([RawFd::MIN, RawFd::MAX, 1000, 1255]) {
-            let want = self
-                .regs
-                .get(&fd)
-                .map(|r| r.key)
-                .ok_or(Error::NotRegistered);
-            assert_eq!(sel.get_key(fd), want, "get_key({fd})");
-        }
+        assert_table(
+            sel,
+            &want,
+            (-2..22).chain([RawFd::MIN, RawFd::MAX, 1000, 1255]),
+        );
         // The kernel side holds exactly the registrations, with the same fd, interest and mode.
         assert_eq!(
             poller_watched.len(),
@@ -513,22 +488,13 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
         let data = self.data();
         let before = watched_tokens();
         let got = sel.register_mode(fd, interest, mode, data);
-        let mut must = Vec::new();
-        if !valid(interest) {
-            must.push(Error::InvalidInterest);
-        }
-        if fd < 0 {
-            must.push(Error::InvalidFd);
-        }
-        if !EDGE && mode == Mode::Edge {
-            must.push(Error::Unsupported);
-        }
-        if self.regs.contains_key(&fd) {
-            must.push(Error::AlreadyRegistered);
-        }
-        if self.regs.len() == N {
-            must.push(Error::Full);
-        }
+        let must = register_errors(&Registration {
+            fd,
+            interest,
+            mode_supported: EDGE || mode != Mode::Edge,
+            registered: self.regs.contains_key(&fd),
+            full: self.regs.len() == N,
+        });
         match got {
             Ok(key) => {
                 assert!(
@@ -573,16 +539,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
         };
         let old = self.regs.get(&fd).copied();
         let mode = mode.or(old.map(|r| r.key.mode())).unwrap_or_default();
-        let mut must = Vec::new();
-        if old.is_none() {
-            must.push(Error::NotRegistered);
-        }
-        if !valid(interest) {
-            must.push(Error::InvalidInterest);
-        }
-        if !EDGE && mode == Mode::Edge {
-            must.push(Error::Unsupported);
-        }
+        let must = modify_errors(old.is_some(), interest, EDGE || mode != Mode::Edge);
         match (got, old) {
             (Ok(key), Some(old)) => {
                 assert!(
@@ -959,22 +916,13 @@ fn loop_register<const N: usize, const EDGE: bool>(
     let before = watched_tokens();
     let got = lp.register_mode(fd, interest, mode, user, on_io::<N, EDGE>);
     let m = lp.context();
-    let mut must = Vec::new();
-    if !valid(interest) {
-        must.push(Error::InvalidInterest);
-    }
-    if fd < 0 {
-        must.push(Error::InvalidFd);
-    }
-    if !EDGE && mode == Mode::Edge {
-        must.push(Error::Unsupported);
-    }
-    if m.regs.contains_key(&fd) {
-        must.push(Error::AlreadyRegistered);
-    }
-    if m.regs.len() == N {
-        must.push(Error::Full);
-    }
+    let must = register_errors(&Registration {
+        fd,
+        interest,
+        mode_supported: EDGE || mode != Mode::Edge,
+        registered: m.regs.contains_key(&fd),
+        full: m.regs.len() == N,
+    });
     match got {
         Ok(()) => {
             assert!(

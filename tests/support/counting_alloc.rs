@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 /// Forwards to the system allocator, counting.
-pub struct Counting;
+pub struct CountingAlloc;
 
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
@@ -22,7 +22,7 @@ fn note() {
 // SAFETY: forwards to the system allocator unchanged; counting touches only const-initialised
 // thread-locals, which never allocate.
 #[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
+unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note();
         // SAFETY: same contract as our caller's.

@@ -2,10 +2,6 @@
 //! piped stdio, read its output line by line with a deadline, signal it, and always kill it
 //! (the [`Example`] guard kills and reaps the process when dropped, also when a test fails).
 //!
-//! This is `tests/example_harness/mod.rs`, so cargo does not build it as a test of its own.
-
-// Each test file uses a different part of this module.
-#![allow(dead_code)]
 
 use rustix::process::{Pid, Signal};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -262,30 +258,4 @@ pub fn run_to_end(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
     ex.close_stdin();
     let (status, lines) = ex.finish();
     (status, lines.join("\n"), ex.stderr())
-}
-
-/// xorshift64*: payloads and sizes that differ per client, reproducible from the seed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| (self.next() >> 32) as u8).collect()
-    }
-
-    /// `min` to `min + span - 1` random bytes.
-    pub fn payload(&mut self, min: usize, span: u64) -> Vec<u8> {
-        let len = min + self.below(span) as usize;
-        self.bytes(len)
-    }
 }

@@ -1,5 +1,14 @@
-//! Helpers shared by the selector test suites.
+//! What the test suites share: small fd helpers, a backend that counts registration calls, the
+//! per-backend test macro, a reproducible PRNG, and (submodule `examples`) the harness that runs
+//! the example binaries. The larger pieces a few suites need (the fake backend with its models,
+//! the timer model, the counting allocator) sit beside this file and are included by `#[path]`,
+//! so other test binaries do not compile them. This is `tests/support/mod.rs`, so cargo does
+//! not build it as a test of its own.
+
+// Each test file uses a different part of this module.
 #![allow(dead_code)]
+
+pub mod examples;
 
 use picosel::backend::{Backend, Poller, Token};
 use picosel::{Interest, Mode, Ready, Result};
@@ -14,14 +23,14 @@ thread_local! {
 }
 
 /// A backend that counts registration calls into the backend it wraps.
-pub struct Counting<B>(PhantomData<B>);
+pub struct CountingCalls<B>(PhantomData<B>);
 
-impl<B: Backend> Backend for Counting<B> {
+impl<B: Backend> Backend for CountingCalls<B> {
     const NAME: &'static str = B::NAME;
     type Poller<const N: usize> = CountingPoller<B::Poller<N>>;
 }
 
-/// The poller of [`Counting`].
+/// The poller of [`CountingCalls`].
 pub struct CountingPoller<P>(P);
 
 fn count() {
@@ -118,4 +127,41 @@ macro_rules! per_backend {
             $(#[test] fn $name() { super::$name::<picosel::Select>() })*
         }
     };
+}
+
+/// Read and write timeout of every client socket: only a hung server reaches it.
+pub const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A loopback client with [`IO_TIMEOUT`] on reads and writes.
+pub fn connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// xorshift64*: payloads and sizes that differ per client, reproducible from the seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| (self.next() >> 32) as u8).collect()
+    }
+
+    /// `min` to `min + span - 1` random bytes.
+    pub fn payload(&mut self, min: usize, span: u64) -> Vec<u8> {
+        let len = min + self.below(span) as usize;
+        self.bytes(len)
+    }
 }
