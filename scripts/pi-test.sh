@@ -16,6 +16,9 @@
 #  4. firmware/: the `#![no_std]`, `#![no_main]` echo daemon on picosel and the bare rustix
 #     epoll loop it is compared with; the daemon must strip to at most 16 KiB. Both are served
 #     from qemu-aarch64 to the host client.
+#  5. Sizes: every binary size it measures goes into two Markdown tables, printed at the end;
+#     with `--write-readme` they replace the README's blocks between the `pi-sizes` and
+#     `firmware-sizes` markers, so the README's figures are always a measurement.
 #
 # Any failing build, test or echo check fails the script (non-zero exit).
 #
@@ -25,6 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+WRITE_README=0
+[ "${1:-}" = "--write-readme" ] && WRITE_README=1
 PI_TARGET_DIR=${PI_TARGET_DIR:-$ROOT/target/pi}
 export CARGO_TARGET_DIR=$PI_TARGET_DIR
 mkdir -p "$PI_TARGET_DIR"
@@ -254,6 +259,18 @@ serve() {
 }
 
 size_of() { stat -c %s "$1"; }
+# The size of the .text section of an ELF file of any architecture (readelf reads them all).
+text_of() {
+  local hex
+  hex=$(readelf -SW "$1" | sed -n 's/.* \.text  *PROGBITS  *[0-9a-f]*  *[0-9a-f]*  *\([0-9a-f]*\) .*/\1/p' | head -n 1)
+  printf '%d' "0x${hex:-0}"
+}
+# 12345 -> 12,345, as the README writes numbers.
+commas() { printf '%s' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+ECHO_SIZES=$WORK/echo-sizes.md
+FW_SIZES=$WORK/firmware-sizes.md
+: >"$ECHO_SIZES"
+: >"$FW_SIZES"
 
 # ---------------------------------------------------------------------------------------------
 echo_ok=0
@@ -279,11 +296,21 @@ if [ -f examples/echo_server.rs ]; then
     bin="$PI_TARGET_DIR/$t/release-small/examples/echo_server"
     file "$bin" 2>/dev/null || true
     echo "size: $(size_of "$bin") bytes (stripped) $t echo_server"
+    echo "| \`$t\` | static (static-pie) | $(commas "$(size_of "$bin")") |" >>"$ECHO_SIZES"
     # shellcheck disable=SC2046
     serve "echo_server ($t static)" $(runner "$t") "$bin" --quiet 127.0.0.1:0
     echo_ok=1
   done
   [ "$echo_ok" = 1 ] || skipped "echo example under qemu (no usable aarch64 or musl target)"
+  for t in "${GNU_TARGETS[@]}"; do
+    usable "$t" || continue
+    step "echo example: size-optimised, glibc ($t, profile release-small)"
+    timed "build" cargo build --target "$t" --profile release-small --example echo_server --quiet ||
+      fail "building the size-optimised echo example for $t"
+    bin="$PI_TARGET_DIR/$t/release-small/examples/echo_server"
+    echo "size: $(size_of "$bin") bytes (stripped) $t echo_server"
+    echo "| \`$t\` | glibc, dynamic | $(commas "$(size_of "$bin")") |" >>"$ECHO_SIZES"
+  done
 else
   skipped "echo example (examples/echo_server.rs is not in the tree)"
 fi
@@ -304,6 +331,13 @@ for t in aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
   for b in echo-daemon bare-echo; do
     echo "size: $(size_of "$dir/$b") bytes (stripped, static) $t $b"
   done
+  d_text=$(text_of "$dir/echo-daemon")
+  b_text=$(text_of "$dir/bare-echo")
+  {
+    echo "| \`$t\` | \`echo-daemon\` (picosel) | $(commas "$(size_of "$dir/echo-daemon")") | $(commas "$d_text") |"
+    echo "| \`$t\` | \`bare-echo\` (rustix epoll only) | $(commas "$(size_of "$dir/bare-echo")") | $(commas "$b_text") |"
+    echo "| \`$t\` | picosel's share | $(commas $(($(size_of "$dir/echo-daemon") - $(size_of "$dir/bare-echo")))) | $(commas $((d_text - b_text))) |"
+  } >>"$FW_SIZES"
   [ "$(size_of "$dir/echo-daemon")" -le "$FW_LIMIT" ] ||
     fail "firmware echo-daemon on $t is $(size_of "$dir/echo-daemon") bytes, over $FW_LIMIT"
   # shellcheck disable=SC2046
@@ -311,6 +345,49 @@ for t in aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
   # shellcheck disable=SC2046
   serve "firmware bare-echo ($t)" $(runner "$t") "$dir/bare-echo" 127.0.0.1:0
 done
+
+# ---------------------------------------------------------------------------------------------
+step "sizes"
+RUSTC=$(rustc --version)
+{
+  echo "<!-- pi-sizes: begin (written by \`bash scripts/pi-test.sh --write-readme\`) -->"
+  echo "Stripped sizes of the echo example (profile \`release-small\`), measured by \`scripts/pi-test.sh\` with $RUSTC:"
+  echo
+  echo "| Target | Linking | Bytes |"
+  echo "|---|---|---|"
+  cat "$ECHO_SIZES"
+  echo "<!-- pi-sizes: end -->"
+} >"$WORK/pi-sizes.block"
+{
+  echo "<!-- firmware-sizes: begin (written by \`bash scripts/pi-test.sh --write-readme\`) -->"
+  echo "Static, stripped, measured by \`scripts/pi-test.sh\` with $RUSTC:"
+  echo
+  echo "| Target | Daemon | Bytes | \`.text\` |"
+  echo "|---|---|---|---|"
+  cat "$FW_SIZES"
+  echo "<!-- firmware-sizes: end -->"
+} >"$WORK/firmware-sizes.block"
+cat "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
+if [ "$WRITE_README" = 1 ]; then
+  if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ]; then
+    python3 - "$ROOT/README.md" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
+import re, sys
+readme, *blocks = sys.argv[1:]
+text = open(readme).read()
+for path in blocks:
+    block = open(path).read().rstrip("\n")
+    name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
+    pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
+    if not pattern.search(text):
+        sys.exit("README.md has no %s markers" % name)
+    text = pattern.sub(lambda _: block, text, count=1)
+open(readme, "w").write(text)
+PY
+    echo "README.md: size tables written"
+  else
+    skipped "README size tables not written (a target could not be measured here)"
+  fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "done"
