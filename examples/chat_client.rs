@@ -1,8 +1,8 @@
-//! The seed's client, done right: the keyboard and the socket on one selector.
+//! Python's `selectors` example client, done right: the keyboard and the socket on one selector.
 //!
-//! The seed's client blocks in `input()` and only then looks at the socket, so nothing the
+//! Python's example client blocks in `input()` and only then looks at the socket, so nothing the
 //! server sends shows up until the user types. Here stdin and the socket are both registered
-//! on one [`DefaultSelector`], each with its callback in the key's data (the seed's pattern),
+//! on one [`DefaultSelector`], each with its callback in the key's data (the Python example's pattern),
 //! and whichever is ready is served at once.
 //!
 //! ```sh
@@ -27,7 +27,7 @@ enum Flow {
     Quit,
 }
 
-/// The seed's `key.data`: the function to call when the fd is ready.
+/// The Python example's `key.data`: the function to call when the fd is ready.
 #[derive(Clone, Copy)]
 struct Callback(fn(&mut TcpStream, Ready) -> io::Result<Flow>);
 

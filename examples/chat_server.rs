@@ -1,10 +1,10 @@
-//! The seed's interactive server, without its blocking `input()`.
+//! Python's `selectors` example server, without its blocking `input()`.
 //!
-//! The seed's server calls `input()` inside a read callback, so one client's message stops
+//! The Python example server calls `input()` inside a read callback, so one client's message stops
 //! the whole loop until the operator types. Here the server's stdin is one more registration
 //! on the selector: lines typed on it go to every client, and each client's lines go to the
 //! other clients, all from one thread that never blocks. Callbacks live in each key's data, as
-//! in the seed.
+//! in the Python example.
 //!
 //! ```sh
 //! cargo run --example chat_server -- 127.0.0.1:8800
@@ -32,7 +32,7 @@ const LINE_MAX: usize = 1024;
 /// Output waiting for one client; a client this far behind is disconnected.
 const OUT_MAX: usize = 64 * 1024;
 
-/// The seed's `key.data`: what to call, and for a client its slot.
+/// The Python example's `key.data`: what to call, and for a client its slot.
 #[derive(Clone, Copy)]
 struct Callback {
     call: fn(&mut Sel, &mut Server, usize, Ready),

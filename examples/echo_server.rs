@@ -1,4 +1,4 @@
-//! The seed's echo server, done right, on picosel's event loop.
+//! Python's `selectors` echo server, done right, on picosel's event loop.
 //!
 //! ```sh
 //! cargo run --example echo_server                      # listens on 127.0.0.1:8800
@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Every byte a client sends comes back on the same connection (not line by line), for many
-//! clients at once. What the seed's version lacks, and this one does:
+//! clients at once. What the Python example's version lacks, and this one does:
 //!
 //! - **Bounded memory.** Each connection has a fixed 16 KiB buffer. What the kernel does not
 //!   take at once waits there with WRITE interest until drained; while it is full the server

@@ -1,4 +1,10 @@
-#![doc = include_str!("../README.md")]
+// The README is the guide, and its code blocks are doctests; they use the default features.
+#![cfg_attr(all(feature = "std", feature = "signal"), doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(all(feature = "std", feature = "signal")),
+    doc = "picosel: a `no_std`, heap-free I/O selector and event loop for Linux daemons on \
+           small devices. The guide, with its examples, is built with the default features."
+)]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -384,7 +384,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     ///
     /// # Examples
     ///
-    /// The seed's pattern: a callback as each key's data, and an accept callback that
+    /// The pattern of Python's `selectors` example: a callback as each key's data, and an accept callback that
     /// registers a read callback for the new connection.
     ///
     /// ```

@@ -9,10 +9,7 @@
 mod support;
 
 use picosel::backend::Backend;
-use picosel::{
-    Error, EventLoop, Instant, Interest, IoEvent, Mode, Ready, Signal, SignalEvent, TimerEvent,
-    TimerId,
-};
+use picosel::{Error, EventLoop, Instant, Interest, IoEvent, Mode, Ready, TimerEvent, TimerId};
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -31,7 +28,8 @@ struct Ctx {
     /// Timers fired: tag, when, missed, next deadline.
     fired: Vec<(u32, Instant, u32, Option<Instant>)>,
     wakes: usize,
-    signals: Vec<SignalEvent>,
+    #[cfg(feature = "signal")]
+    signals: Vec<picosel::SignalEvent>,
     /// Whether the loop was stopped when a handler started.
     saw_stopped: Vec<bool>,
 }
@@ -515,40 +513,48 @@ fn stale_timer_id_cannot_cancel_a_newer_timer<B: Backend>() {
 
 // ---- CONFORMANCE 24 (thread-directed part): a raised signal -----------------------------------
 
-fn on_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
-    ev.context().signals.push(sig);
-}
+#[cfg(feature = "signal")]
+mod signal {
+    use super::*;
+    use picosel::{Signal, SignalEvent};
 
-#[allow(unsafe_code)]
-fn raise(sig: Signal) {
-    // SAFETY: raise(3) sends a signal to the calling thread; the caller has it blocked.
-    assert_eq!(unsafe { libc::raise(sig.as_raw()) }, 0);
-}
-
-fn raised_signal_reaches_its_handler<B: Backend>() {
-    let mut ev = L::<B>::new(Ctx::default());
-    ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
-    ev.add_signal(Signal::USR2, on_signal::<B>).unwrap();
-    assert_eq!(ev.len(), 0); // the signalfd is the loop's own
-    raise(Signal::USR2);
-    for _ in 0..100 {
-        if !ev.context().signals.is_empty() {
-            break;
-        }
-        ev.run_once(Some(MS * 100)).unwrap();
+    fn on_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
+        ev.context().signals.push(sig);
     }
-    let got = std::mem::take(&mut ev.context().signals);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].signal, Signal::USR2);
-    assert_eq!(
-        got[0].pid,
-        rustix::process::getpid().as_raw_nonzero().get() as u32
-    );
-    assert_eq!(got[0].uid, rustix::process::getuid().as_raw());
-    assert_eq!(
-        ev.add_signal(Signal::KILL, on_signal::<B>),
-        Err(Error::Unsupported)
-    );
+
+    #[allow(unsafe_code)]
+    fn raise(sig: Signal) {
+        // SAFETY: raise(3) sends a signal to the calling thread; the caller has it blocked.
+        assert_eq!(unsafe { libc::raise(sig.as_raw()) }, 0);
+    }
+
+    fn raised_signal_reaches_its_handler<B: Backend>() {
+        let mut ev = L::<B>::new(Ctx::default());
+        ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
+        ev.add_signal(Signal::USR2, on_signal::<B>).unwrap();
+        assert_eq!(ev.len(), 0); // the signalfd is the loop's own
+        raise(Signal::USR2);
+        for _ in 0..100 {
+            if !ev.context().signals.is_empty() {
+                break;
+            }
+            ev.run_once(Some(MS * 100)).unwrap();
+        }
+        let got = std::mem::take(&mut ev.context().signals);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].signal, Signal::USR2);
+        assert_eq!(
+            got[0].pid,
+            rustix::process::getpid().as_raw_nonzero().get() as u32
+        );
+        assert_eq!(got[0].uid, rustix::process::getuid().as_raw());
+        assert_eq!(
+            ev.add_signal(Signal::KILL, on_signal::<B>),
+            Err(Error::Unsupported)
+        );
+    }
+
+    per_backend!(raised_signal_reaches_its_handler);
 }
 
 // ---- CONFORMANCE 25: the waker -----------------------------------------------------------------
@@ -647,7 +653,6 @@ per_backend!(
     cancelled_timer_never_fires,
     timer_table_full_is_a_clear_error,
     stale_timer_id_cannot_cancel_a_newer_timer,
-    raised_signal_reaches_its_handler,
     waker_wakes_a_loop_blocked_without_timeout,
     wakes_coalesce_into_one_dispatch,
     waker_stops_run_from_another_thread,

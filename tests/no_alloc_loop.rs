@@ -4,7 +4,9 @@
 //! allocator counts the allocations made by this thread while armed.
 
 use picosel::backend::Backend;
-use picosel::{EventLoop, Interest, IoEvent, Signal, SignalEvent, TimerEvent};
+use picosel::{EventLoop, Interest, IoEvent, TimerEvent};
+#[cfg(feature = "signal")]
+use picosel::{Signal, SignalEvent};
 use rustix::fd::BorrowedFd;
 use rustix::pipe::PipeFlags;
 use std::time::Duration;
@@ -46,6 +48,7 @@ fn never<B: Backend>(_ev: &mut L<B>, _t: TimerEvent) {
     panic!("a cancelled timer fired");
 }
 
+#[cfg(feature = "signal")]
 fn on_signal<B: Backend>(ev: &mut L<B>, s: SignalEvent) {
     assert_eq!(s.signal, Signal::USR1);
     ev.context().signals += 1;
@@ -55,6 +58,7 @@ fn on_wake<B: Backend>(ev: &mut L<B>) {
     ev.context().wakes += 1;
 }
 
+#[cfg(feature = "signal")]
 #[allow(unsafe_code)]
 fn raise(sig: Signal) {
     // SAFETY: raise(3) signals the calling thread, which blocks `sig` (add_signal did).
@@ -73,6 +77,7 @@ fn loop_cycles<B: Backend>() {
     let _ = picosel::Instant::now();
     let n = allocations(|| {
         let mut ev = L::<B>::new(Ctx::default());
+        #[cfg(feature = "signal")]
         ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
         let waker = ev.waker(on_wake::<B>).unwrap();
         let periodic = ev
@@ -85,6 +90,7 @@ fn loop_cycles<B: Backend>() {
             ev.add_timer(Duration::ZERO, on_timer::<B>).unwrap();
             let gone = ev.add_timer(Duration::from_secs(60), never::<B>).unwrap();
             ev.cancel_timer(gone).unwrap();
+            #[cfg(feature = "signal")]
             if i % 10 == 0 {
                 raise(Signal::USR1);
             }
@@ -99,7 +105,7 @@ fn loop_cycles<B: Backend>() {
             ev.unregister(&r).unwrap();
         }
         // Collect any signal still pending.
-        while ev.context().signals < CYCLES / 10 {
+        while cfg!(feature = "signal") && ev.context().signals < CYCLES / 10 {
             ev.run_once(Some(Duration::from_millis(10))).unwrap();
         }
         ev.cancel_timer(periodic).unwrap();
@@ -121,7 +127,9 @@ fn loop_cycles<B: Backend>() {
         totals.timers > CYCLES,
         "zero timers plus some periodic ticks"
     );
-    assert_eq!(totals.signals, CYCLES / 10);
+    if cfg!(feature = "signal") {
+        assert_eq!(totals.signals, CYCLES / 10);
+    }
     assert_eq!(totals.wakes, CYCLES);
     let _ = totals.missed;
 }
