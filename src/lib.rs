@@ -26,11 +26,12 @@ mod waker;
 
 pub use backend::{Epoll, Poll, Select};
 pub use error::{Errno, Error, Result};
+pub use event_loop::event::{IoEvent, TimerEvent};
 #[cfg(feature = "signal")]
 pub use event_loop::SignalHandler;
 pub use event_loop::{
-    DefaultEventLoop, EpollEventLoop, EventLoop, IoEvent, IoHandler, PollEventLoop,
-    SelectEventLoop, TimerEvent, TimerHandler, WakeHandler,
+    DefaultEventLoop, EpollEventLoop, EventLoop, IoHandler, PollEventLoop, SelectEventLoop,
+    TimerHandler, WakeHandler,
 };
 pub use interest::{Interest, Mode, Ready};
 pub use key::{SelectorKey, Source};

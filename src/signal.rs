@@ -1,5 +1,6 @@
-//! Signals as events: [`Signal`], [`SignalEvent`], [`block_signals`], and the signalfd(2)
-//! behind [`EventLoop::add_signal`](crate::EventLoop::add_signal).
+//! Signals as events: [`Signal`], [`SignalEvent`], [`block_signals`], and the event loop's
+//! signal table: the signalfd(2) behind [`EventLoop::add_signal`](crate::EventLoop::add_signal),
+//! its mask, the handlers and the signals read but not yet dispatched.
 //!
 //! # How a signal reaches a handler
 //!
@@ -27,9 +28,10 @@
 //!
 //! The mask survives fork(2) and execve(2) (signal(7)), and `std::process::Command` passes it
 //! on unchanged (it stopped emptying it in 2022, rust-lang/rust#101077), so a helper would
-//! start with SIGTERM and SIGINT blocked and outlive `kill -TERM`. [`CommandSignalsExt::unblock_signals`] (`std` feature) unblocks in the child,
-//! before exec, the signals picosel blocked. Which those are is kept in a process-wide atomic
-//! mask, because the child may be spawned from any thread.
+//! start with SIGTERM and SIGINT blocked and outlive `kill -TERM`.
+//! [`CommandSignalsExt::unblock_signals`] (`std` feature) unblocks in the child, before exec,
+//! the signals picosel blocked. Which those are is kept in a process-wide atomic mask, because
+//! the child may be spawned from any thread.
 //!
 //! # Signals the C library keeps
 //!
@@ -60,10 +62,11 @@
 //! - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html), "Signal mask and pending
 //!   signals"
 
-use crate::{Errno, Error, Result};
+use crate::error::{Error, Result};
 use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicU32, Ordering};
 use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use rustix::io::Errno;
 
 #[cfg(feature = "std")]
 extern crate std;
@@ -166,7 +169,7 @@ impl Signal {
     }
 
     /// Index 0..64 into a per-signal table.
-    pub(crate) const fn index(self) -> usize {
+    const fn index(self) -> usize {
         (self.0 - 1) as usize
     }
 
@@ -292,7 +295,7 @@ fn check_blockable(signal: Signal) -> Result<()> {
 ///
 /// [`Error::ReservedSignal`] (or `Unsupported`) before any syscall for a signal the C library
 /// cannot block, which `pthread_sigmask` would otherwise accept and silently ignore.
-pub(crate) fn block_one(signal: Signal) -> Result<bool> {
+fn block_one(signal: Signal) -> Result<bool> {
     check_blockable(signal)?;
     let old = sigmask(libc::SIG_BLOCK, signal.bit())?;
     let was_blocked = old & signal.bit() != 0;
@@ -304,7 +307,7 @@ pub(crate) fn block_one(signal: Signal) -> Result<bool> {
 
 /// Unblocks one signal in this thread (rollback of a failed `add_signal`, called only when
 /// [`block_one`] had blocked it).
-pub(crate) fn unblock_one(signal: Signal) {
+fn unblock_one(signal: Signal) {
     // Cannot fail for a valid `how` and a set built by `sigset`.
     let _ = sigmask(libc::SIG_UNBLOCK, signal.bit());
     forget_blocked(signal.bit());
@@ -445,27 +448,26 @@ fn sigmask(how: i32, mask: u64) -> Result<u64> {
     Ok(bits)
 }
 
-/// Creates a signalfd for `mask`, or changes the mask of an existing one.
+/// `signalfd(2)`: `fd` -1 makes a new signalfd watching `mask`; an existing signalfd watches
+/// `mask` instead of its old one. Returns the fd.
 #[allow(unsafe_code)]
-fn signalfd(fd: Option<RawFd>, mask: u64) -> Result<Option<OwnedFd>> {
+fn signalfd(fd: RawFd, mask: u64) -> Result<RawFd> {
     let set = sigset(mask);
     // SAFETY: `set` is an initialised sigset_t that outlives the call. With an existing fd the
     // kernel checks it is a signalfd (EINVAL otherwise) and only replaces its mask.
-    let rc = unsafe {
-        libc::signalfd(
-            fd.unwrap_or(-1),
-            &set,
-            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
-        )
-    };
+    let rc = unsafe { libc::signalfd(fd, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
     if rc < 0 {
         return Err(Error::Os(Errno::from_raw_os_error(errno())));
     }
-    if fd.is_some() {
-        return Ok(None);
-    }
-    // SAFETY: `rc` is a new fd just returned by signalfd, owned by nothing else.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(rc) }))
+    Ok(rc)
+}
+
+/// A new signalfd watching `mask`.
+#[allow(unsafe_code)]
+fn open_signalfd(mask: u64) -> Result<OwnedFd> {
+    let fd = signalfd(-1, mask)?;
+    // SAFETY: `fd` is a new fd just returned by signalfd, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// errno after a failed C call.
@@ -475,86 +477,170 @@ fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
-/// The signals the loop handles and its signalfd. No syscall until the first signal is added.
-#[derive(Debug)]
-pub(crate) struct SignalFd {
-    fd: Option<OwnedFd>,
-    mask: u64,
-}
-
 /// Records read per readiness: the fd is level-triggered, so more pending ones come next wait.
 const BATCH: usize = 4;
 const RECORD: usize = size_of::<libc::signalfd_siginfo>();
 
-impl SignalFd {
-    pub(crate) const CLOSED: SignalFd = SignalFd { fd: None, mask: 0 };
+/// Reads up to [`BATCH`] pending signals from the signalfd `fd` into `out`; returns how many.
+fn read_records(fd: &OwnedFd, out: &mut [SignalEvent; BATCH]) -> usize {
+    let mut buf = [0u8; RECORD * BATCH];
+    // Nonblocking: EAGAIN when another reader got there first, EINTR never blocks long.
+    let n = match rustix::io::read(fd, &mut buf) {
+        Ok(n) => n,
+        Err(_) => return 0,
+    };
+    let mut count = 0;
+    for record in buf[..n.min(buf.len())].chunks_exact(RECORD) {
+        let field = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&record[at..at + 4]);
+            u32::from_ne_bytes(b)
+        };
+        let signo = field(offset_of!(libc::signalfd_siginfo, ssi_signo));
+        let Some(signal) = i32::try_from(signo).ok().and_then(Signal::from_raw) else {
+            continue;
+        };
+        if let Some(slot) = out.get_mut(count) {
+            *slot = SignalEvent {
+                signal,
+                pid: field(offset_of!(libc::signalfd_siginfo, ssi_pid)),
+                uid: field(offset_of!(libc::signalfd_siginfo, ssi_uid)),
+            };
+            count += 1;
+        }
+    }
+    count
+}
 
-    pub(crate) fn contains(&self, signal: Signal) -> bool {
+/// The event loop's signals, generic over its handler type as [`Timers`](crate::Timers) is:
+/// the signalfd and the mask it watches, a handler per watched signal, and the signals read
+/// from the fd but not dispatched yet. No syscall until the first signal is added.
+///
+/// The loop puts the fd in its selector through the `register` step of [`add`](Self::add),
+/// and runs a turn's signals with [`read`](Self::read) then [`take`](Self::take) until `None`.
+pub(crate) struct SignalTable<H> {
+    fd: Option<OwnedFd>,
+    /// The signals `fd` watches (bit `n - 1` for signal `n`); each has a handler.
+    mask: u64,
+    handlers: [Option<H>; 64],
+    /// `batch[next..len]` were read and not dispatched yet (a handler panicked): the signalfd
+    /// no longer holds them, so they go first next turn.
+    batch: [SignalEvent; BATCH],
+    next: usize,
+    len: usize,
+}
+
+impl<H: Copy> SignalTable<H> {
+    /// No signal watched, no fd.
+    pub(crate) const fn new() -> Self {
+        SignalTable {
+            fd: None,
+            mask: 0,
+            handlers: [None; 64],
+            batch: [SignalEvent {
+                signal: Signal::HUP,
+                pid: 0,
+                uid: 0,
+            }; BATCH],
+            next: 0,
+            len: 0,
+        }
+    }
+
+    /// Whether the signalfd is open, which is whether the loop registered it.
+    pub(crate) fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    fn contains(&self, signal: Signal) -> bool {
         self.mask & signal.bit() != 0
     }
 
-    pub(crate) fn raw_fd(&self) -> Option<RawFd> {
-        self.fd.as_ref().map(|f| f.as_raw_fd())
-    }
-
-    /// Opens the signalfd for `signal` (the caller registers it and then calls
-    /// [`opened`](Self::opened)), or adds `signal` to the open one.
-    pub(crate) fn open_or_add(&mut self, signal: Signal) -> Result<Option<OwnedFd>> {
-        // sigaddset would leave a reserved signal out of the fd's mask: never reported.
-        check_blockable(signal)?;
-        let mask = self.mask | signal.bit();
-        let new = signalfd(self.raw_fd(), mask)?;
-        if new.is_none() {
-            self.mask = mask;
+    /// Handles `signal` with `handler`: blocks it in the calling thread and adds it to the
+    /// signalfd, whose first opening `register` puts in the loop's selector. A signal watched
+    /// already only gets the new handler.
+    ///
+    /// Transactional: on error the thread's mask, the signalfd's mask, the handlers and the
+    /// selector (`register` failing leaves it as it was) are as before, and a new fd is closed.
+    pub(crate) fn add(
+        &mut self,
+        signal: Signal,
+        handler: H,
+        register: impl FnOnce(&OwnedFd) -> Result<()>,
+    ) -> Result<()> {
+        if !signal.can_block() {
+            return Err(Error::Unsupported);
         }
-        Ok(new)
-    }
-
-    /// Adopts a signalfd made by [`open_or_add`](Self::open_or_add) for `signal`.
-    pub(crate) fn opened(&mut self, fd: OwnedFd, signal: Signal) {
-        self.fd = Some(fd);
-        self.mask |= signal.bit();
-    }
-
-    /// Reads the pending signals (up to a small batch) into `out`; returns how many.
-    pub(crate) fn read(&self, out: &mut [SignalEvent; BATCH]) -> usize {
-        let Some(fd) = &self.fd else { return 0 };
-        let mut buf = [0u8; RECORD * BATCH];
-        // Nonblocking: EAGAIN when another reader got there first, EINTR never blocks long.
-        let n = match rustix::io::read(fd, &mut buf) {
-            Ok(n) => n,
-            Err(_) => return 0,
-        };
-        let mut count = 0;
-        for record in buf[..n.min(buf.len())].chunks_exact(RECORD) {
-            let field = |at: usize| {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&record[at..at + 4]);
-                u32::from_ne_bytes(b)
-            };
-            let signo = field(offset_of!(libc::signalfd_siginfo, ssi_signo));
-            let Some(signal) = i32::try_from(signo).ok().and_then(Signal::from_raw) else {
-                continue;
-            };
-            if let Some(slot) = out.get_mut(count) {
-                *slot = SignalEvent {
-                    signal,
-                    pid: field(offset_of!(libc::signalfd_siginfo, ssi_pid)),
-                    uid: field(offset_of!(libc::signalfd_siginfo, ssi_uid)),
-                };
-                count += 1;
+        if !self.contains(signal) {
+            // Blocked first: a signal arriving between the signalfd and the block would
+            // otherwise take its default action.
+            let was_blocked = block_one(signal)?;
+            if let Err(e) = self.watch(signal, register) {
+                if !was_blocked {
+                    unblock_one(signal);
+                }
+                return Err(e);
             }
         }
-        count
+        if let Some(slot) = self.handlers.get_mut(signal.index()) {
+            *slot = Some(handler);
+        }
+        Ok(())
+    }
+
+    /// Adds `signal` to the signalfd's mask, opening and registering the fd on first use. On
+    /// error nothing changes: a new fd is dropped (closed) and the mask is kept.
+    fn watch(
+        &mut self,
+        signal: Signal,
+        register: impl FnOnce(&OwnedFd) -> Result<()>,
+    ) -> Result<()> {
+        let mask = self.mask | signal.bit();
+        match &self.fd {
+            Some(fd) => {
+                signalfd(fd.as_raw_fd(), mask)?;
+            }
+            None => {
+                let fd = open_signalfd(mask)?;
+                register(&fd)?;
+                self.fd = Some(fd);
+            }
+        }
+        self.mask = mask;
+        Ok(())
+    }
+
+    /// Whether signals read earlier are not dispatched yet.
+    pub(crate) fn pending(&self) -> bool {
+        self.next < self.len
+    }
+
+    /// Reads the pending signals (a small batch) from the signalfd, unless some read earlier
+    /// are not dispatched yet: those go first, and the fd stays readable for the rest.
+    pub(crate) fn read(&mut self) {
+        if self.pending() {
+            return;
+        }
+        self.len = match &self.fd {
+            Some(fd) => read_records(fd, &mut self.batch),
+            None => 0,
+        };
+        self.next = 0;
+    }
+
+    /// Takes the next signal read and not dispatched, with its handler. It is taken before the
+    /// handler runs: a handler that panics does not get it again, and the others still come.
+    pub(crate) fn take(&mut self) -> Option<(H, SignalEvent)> {
+        while self.next < self.len {
+            let sig = *self.batch.get(self.next)?;
+            self.next += 1;
+            if let Some(h) = self.handlers.get(sig.signal.index()).copied().flatten() {
+                return Some((h, sig));
+            }
+        }
+        None
     }
 }
-
-/// An empty record buffer for [`SignalFd::read`].
-pub(crate) const NO_SIGNALS: [SignalEvent; BATCH] = [SignalEvent {
-    signal: Signal::HUP,
-    pid: 0,
-    uid: 0,
-}; BATCH];
 
 #[cfg(test)]
 mod tests {
@@ -586,9 +672,10 @@ mod tests {
             assert!(s.is_reserved() && s.can_block());
             assert_eq!(block_signals(&[s]), Err(Error::ReservedSignal));
             assert_eq!(block_one(s), Err(Error::ReservedSignal));
-            let mut fd = SignalFd::CLOSED;
-            assert_eq!(fd.open_or_add(s).err(), Some(Error::ReservedSignal));
-            assert!(fd.raw_fd().is_none() && !fd.contains(s));
+            let mut table = SignalTable::<()>::new();
+            let refused = table.add(s, (), |_| unreachable!("registered a reserved signal"));
+            assert_eq!(refused, Err(Error::ReservedSignal));
+            assert!(!table.is_open() && !table.contains(s));
         }
         for signo in (1..32).chain(rtmin..=64) {
             assert!(!Signal::from_raw(signo).unwrap().is_reserved(), "{signo}");
@@ -628,6 +715,47 @@ mod tests {
         assert_eq!(blocked_by_us() & edges, edges);
         forget_blocked(edges | c.bit());
         assert_eq!(blocked_by_us() & (edges | c.bit()), 0);
+    }
+
+    /// The table's `add` is transactional: a refused registration leaves the thread's mask and
+    /// the table as before. The signals read are taken one at a time, and a `read` before all
+    /// are taken (the turn after a panicking handler) keeps them instead of reading over them.
+    /// Real-time signals no other test uses; the mask is this test thread's own.
+    #[test]
+    #[allow(unsafe_code)]
+    fn table_adds_transactionally_and_keeps_what_it_read() {
+        let rt = |n| Signal::from_raw(libc::SIGRTMIN() + n).unwrap();
+        let (a, b) = (rt(9), rt(10));
+        let before = sigmask(libc::SIG_BLOCK, 0).unwrap();
+        let mut table = SignalTable::<char>::new();
+        assert_eq!(table.add(a, 'a', |_| Err(Error::Full)), Err(Error::Full));
+        assert!(!table.is_open() && !table.contains(a));
+        assert_eq!(sigmask(libc::SIG_BLOCK, 0).unwrap(), before);
+        assert_eq!(blocked_by_us() & a.bit(), 0);
+
+        table.add(a, 'x', |_| Ok(())).unwrap();
+        table
+            .add(b, 'b', |_| unreachable!("the fd is registered once"))
+            .unwrap();
+        table
+            .add(a, 'a', |_| unreachable!("a is watched already"))
+            .unwrap();
+        assert!(table.is_open() && table.contains(a) && table.contains(b));
+        for s in [a, b] {
+            // SAFETY: raise(3) sends a valid signal number to this thread, which blocks it.
+            assert_eq!(unsafe { libc::raise(s.as_raw()) }, 0);
+        }
+        table.read();
+        let first = table.take().unwrap();
+        assert!(table.pending());
+        table.read();
+        let second = table.take().unwrap();
+        assert_eq!(table.take(), None);
+        let mut got = [first, second].map(|(h, e)| (h, e.signal.as_raw()));
+        got.sort_unstable();
+        assert_eq!(got, [('a', a.as_raw()), ('b', b.as_raw())]);
+        unblock_one(a);
+        unblock_one(b);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! [`Waker`]: wakes an event loop from another thread, through an eventfd(2).
+//! [`Waker`]: wakes an event loop from another thread, through an eventfd(2); and the loop's
+//! side of it, the eventfd and the wake handler.
 //!
 //! The loop registers an eventfd for READ. [`Waker::wake`] adds 1 to the eventfd's counter,
 //! which makes it readable; the loop reads the counter once (a read returns the sum and
@@ -14,9 +15,10 @@
 //! # References
 //! - [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html)
 
-use crate::{Errno, Error, Result};
+use crate::error::{Error, Result};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
 
 /// A handle that wakes an [`EventLoop`](crate::EventLoop) blocked in its wait, from any thread.
 ///
@@ -117,14 +119,66 @@ impl Waker {
 }
 
 /// A new nonblocking eventfd for a loop.
-pub(crate) fn open() -> Result<OwnedFd> {
+fn open() -> Result<OwnedFd> {
     eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(Error::Os)
 }
 
 /// Resets the counter; nothing to do if it is already zero (`EAGAIN`).
-pub(crate) fn drain(fd: impl AsFd) {
+fn drain(fd: impl AsFd) {
     let mut buf = [0u8; 8];
     let _ = rustix::io::read(fd, &mut buf);
+}
+
+/// The event loop's eventfd and its wake handler, generic over the handler type as
+/// [`Timers`](crate::Timers) is. No syscall until the first waker.
+pub(crate) struct WakeFd<H> {
+    fd: Option<OwnedFd>,
+    handler: Option<H>,
+}
+
+impl<H: Copy> WakeFd<H> {
+    /// No eventfd, no handler.
+    pub(crate) const fn new() -> Self {
+        WakeFd {
+            fd: None,
+            handler: None,
+        }
+    }
+
+    /// Whether the eventfd is open, which is whether the loop registered it.
+    pub(crate) fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// A waker whose wakes run `handler`, which replaces the last one. The first call opens the
+    /// eventfd and has `register` put it in the loop's selector; on error nothing changes (a
+    /// new fd is closed, the handler is kept).
+    pub(crate) fn waker(
+        &mut self,
+        handler: H,
+        register: impl FnOnce(&OwnedFd) -> Result<()>,
+    ) -> Result<Waker> {
+        let waker = match &self.fd {
+            Some(fd) => Waker::new(fd)?,
+            None => {
+                let fd = open()?;
+                let waker = Waker::new(&fd)?;
+                register(&fd)?;
+                self.fd = Some(fd);
+                waker
+            }
+        };
+        self.handler = Some(handler);
+        Ok(waker)
+    }
+
+    /// Resets the counter, however many wakes it holds, and returns the handler to run once.
+    pub(crate) fn drain(&self) -> Option<H> {
+        if let Some(fd) = &self.fd {
+            drain(fd);
+        }
+        self.handler
+    }
 }
 
 #[cfg(test)]
@@ -153,5 +207,24 @@ mod tests {
         waker.wake().unwrap();
         drain(&fd);
         assert_eq!(rustix::io::read(&fd, &mut buf), Err(Errno::AGAIN));
+    }
+
+    /// The loop's side: a refused registration leaves no eventfd and no handler; the eventfd is
+    /// registered once, and a drain hands out the latest handler.
+    #[test]
+    fn wake_fd_registers_once_and_transactionally() {
+        let mut wake = WakeFd::<char>::new();
+        assert_eq!(
+            wake.waker('a', |_| Err(Error::Full)).err(),
+            Some(Error::Full)
+        );
+        assert!(!wake.is_open() && wake.drain().is_none());
+        let waker = wake.waker('b', |_| Ok(())).unwrap();
+        let _more = wake
+            .waker('c', |_| unreachable!("registered once"))
+            .unwrap();
+        assert!(wake.is_open());
+        waker.wake().unwrap();
+        assert_eq!(wake.drain(), Some('c'));
     }
 }
