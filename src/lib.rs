@@ -8,41 +8,61 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod backend;
-mod batch;
-mod error;
-mod event_loop;
-mod interest;
-mod key;
-mod registry;
-mod selector;
-#[cfg(feature = "signal")]
-mod signal;
-mod time;
-mod timeout;
-mod timer;
-mod token;
-mod waker;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "picosel is for Linux and Android: it is built on epoll(7), signalfd(2), eventfd(2) and the \
+     Linux poll/select semantics, which other systems (macOS, the BSDs, bare-metal MCUs) do not \
+     have. On an MCU, use an executor for its interrupts (for example embassy) instead."
+);
 
-pub use backend::{Epoll, Poll, Select};
-pub use error::{Errno, Error, Result};
-pub use event_loop::event::{IoEvent, TimerEvent};
-#[cfg(feature = "signal")]
-pub use event_loop::SignalHandler;
-pub use event_loop::{
-    DefaultEventLoop, EpollEventLoop, EventLoop, IoHandler, PollEventLoop, SelectEventLoop,
-    TimerHandler, WakeHandler,
-};
-pub use interest::{Interest, Mode, Ready};
-pub use key::{SelectorKey, Source};
-pub use rustix::fd::RawFd;
-pub use selector::{
-    DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
-};
-#[cfg(all(feature = "signal", feature = "std"))]
-pub use signal::CommandSignalsExt;
-#[cfg(feature = "signal")]
-pub use signal::{block_signals, Signal, SignalEvent};
-pub use time::Instant;
-pub use timer::{Expired, TimerId, Timers};
-pub use waker::Waker;
+/// Applies the Linux/Android gate to each item, so that another OS gets the one
+/// `compile_error!` above instead of errors from deep inside the OS crates.
+macro_rules! on_linux {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            $item
+        )*
+    };
+}
+
+on_linux! {
+    pub mod backend;
+    mod batch;
+    mod error;
+    mod event_loop;
+    mod interest;
+    mod key;
+    mod registry;
+    mod selector;
+    #[cfg(feature = "signal")]
+    mod signal;
+    mod time;
+    mod timeout;
+    mod timer;
+    mod token;
+    mod waker;
+
+    pub use backend::{Epoll, Poll, Select};
+    pub use error::{Errno, Error, Result};
+    pub use event_loop::event::{IoEvent, TimerEvent};
+    #[cfg(feature = "signal")]
+    pub use event_loop::SignalHandler;
+    pub use event_loop::{
+        DefaultEventLoop, EpollEventLoop, EventLoop, IoHandler, PollEventLoop, SelectEventLoop,
+        TimerHandler, WakeHandler,
+    };
+    pub use interest::{Interest, Mode, Ready};
+    pub use key::{SelectorKey, Source};
+    pub use rustix::fd::RawFd;
+    pub use selector::{
+        DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
+    };
+    #[cfg(all(feature = "signal", feature = "std"))]
+    pub use signal::CommandSignalsExt;
+    #[cfg(feature = "signal")]
+    pub use signal::{block_signals, Signal, SignalEvent};
+    pub use time::Instant;
+    pub use timer::{Expired, TimerId, Timers};
+    pub use waker::Waker;
+}

@@ -80,8 +80,73 @@ extern crate std;
 /// assert_eq!(Signal::from_raw(Signal::TERM.as_raw()), Some(Signal::TERM));
 /// assert_eq!(Signal::from_raw(0), None);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signal(i32);
+
+/// The names of the standard signals, by this architecture's numbers (they differ on MIPS).
+const NAMES: [(i32, &str); 30] = [
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGILL, "SIGILL"),
+    (libc::SIGTRAP, "SIGTRAP"),
+    (libc::SIGABRT, "SIGABRT"),
+    (libc::SIGBUS, "SIGBUS"),
+    (libc::SIGFPE, "SIGFPE"),
+    (libc::SIGKILL, "SIGKILL"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGSEGV, "SIGSEGV"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGPIPE, "SIGPIPE"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGCHLD, "SIGCHLD"),
+    (libc::SIGCONT, "SIGCONT"),
+    (libc::SIGSTOP, "SIGSTOP"),
+    (libc::SIGTSTP, "SIGTSTP"),
+    (libc::SIGTTIN, "SIGTTIN"),
+    (libc::SIGTTOU, "SIGTTOU"),
+    (libc::SIGURG, "SIGURG"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGWINCH, "SIGWINCH"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+    (libc::SIGSYS, "SIGSYS"),
+];
+
+/// The name, as `kill -l` and signal(7) write it: `SIGTERM`, `SIGRTMIN+2`; a number without a
+/// name (one the C library keeps) shows as `SIG33`.
+///
+/// ```
+/// use picosel::Signal;
+/// assert_eq!(Signal::TERM.to_string(), "SIGTERM");
+/// assert_eq!(format!("{:?}", Signal::HUP), "SIGHUP");
+/// let rt = Signal::from_raw(libc::SIGRTMIN() + 2).unwrap();
+/// assert_eq!(rt.to_string(), "SIGRTMIN+2");
+/// ```
+impl core::fmt::Display for Signal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if let Some((_, name)) = NAMES.iter().find(|(n, _)| *n == self.0) {
+            return f.write_str(name);
+        }
+        let rtmin = libc::SIGRTMIN();
+        if self.0 >= rtmin {
+            write!(f, "SIGRTMIN+{}", self.0 - rtmin)
+        } else {
+            write!(f, "SIG{}", self.0)
+        }
+    }
+}
+
+/// As [`Display`](core::fmt::Display): the name.
+impl core::fmt::Debug for Signal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
 
 impl Signal {
     /// `SIGHUP`: by daemon convention, reload the configuration.
@@ -473,8 +538,17 @@ fn open_signalfd(mask: u64) -> Result<OwnedFd> {
 /// errno after a failed C call.
 #[allow(unsafe_code)]
 fn errno() -> i32 {
-    // SAFETY: `__errno_location` returns a valid pointer to this thread's errno.
-    unsafe { *libc::__errno_location() }
+    // SAFETY: the C library returns a valid pointer to this thread's errno (glibc and musl
+    // call it `__errno_location`, Android's bionic `__errno`).
+    #[cfg(not(target_os = "android"))]
+    unsafe {
+        *libc::__errno_location()
+    }
+    // SAFETY: as above.
+    #[cfg(target_os = "android")]
+    unsafe {
+        *libc::__errno()
+    }
 }
 
 /// Records read per readiness: the fd is level-triggered, so more pending ones come next wait.
