@@ -7,19 +7,35 @@
 //!
 //! ```sh
 //! cargo run --example chat_client -- 127.0.0.1:8800
+//! cargo run --example chat_client -- 8800              # the same: a bare port is on 127.0.0.1
 //! ```
 //!
 //! Each line typed is sent; whatever arrives is printed as it arrives. The client exits on end
 //! of input (Ctrl-D) or when the server closes the connection.
+//!
+//! ADDR may be `IP:PORT`, `localhost:PORT` or a bare `PORT` (both on 127.0.0.1): no name is
+//! looked up. The client is not a daemon: SIGHUP (its terminal closing) ends it, as it ends any
+//! program run from a terminal.
 
 mod common;
 
 use picosel::{DefaultSelector, Interest, Ready};
 use std::io::{self, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 
-const USAGE: &str = "chat_client [ADDR]   (ADDR defaults to 127.0.0.1:8800)";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "chat_client [ADDR]",
+    details: "
+  ADDR          the server: IP:PORT, localhost:PORT or PORT (on 127.0.0.1)
+                (default: 127.0.0.1:8800)
+  -h, --help    print this help and exit
+
+The selector: epoll, 2 registrations (stdin and the socket).
+Exits on end of input (Ctrl-D) or when the server closes; SIGHUP, SIGINT, SIGTERM end it.",
+};
+/// The server to talk to without an ADDR.
+const DEFAULT_ADDR: SocketAddr = common::localhost(8800);
 
 /// What a callback tells the loop.
 enum Flow {
@@ -75,7 +91,7 @@ fn server(sock: &mut TcpStream, _ready: Ready) -> io::Result<Flow> {
     }
 }
 
-fn run(addr: &str) -> Result<(), String> {
+fn run(addr: SocketAddr) -> Result<(), String> {
     let mut sock =
         TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let mut sel = Sel::new();
@@ -100,16 +116,22 @@ fn run(addr: &str) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let mut addr = String::from("127.0.0.1:8800");
-    for (i, arg) in std::env::args().skip(1).enumerate() {
-        common::maybe_help(USAGE, &arg);
-        if i > 0 || arg.starts_with('-') {
-            common::usage_error(USAGE, &format!("unexpected argument {arg:?}"));
+    use common::Arg;
+    let mut addr = None;
+    let mut args = common::Args::new(&USAGE);
+    while let Some(arg) = args.next() {
+        match arg {
+            Arg::Opt(opt) => args.unknown_option(&opt),
+            Arg::Operand(a) if addr.is_none() => addr = Some(args.addr("ADDR", &a)),
+            Arg::Operand(a) => args.unexpected_argument(&a),
         }
-        addr = arg;
     }
-    common::parse_addr(USAGE, &addr);
-    match run(&addr) {
+    let addr = addr.unwrap_or(DEFAULT_ADDR);
+    if addr.port() == 0 {
+        // Port 0 means "any free port" to a listener; nothing can be connected to there.
+        USAGE.not_accepted("ADDR", &addr.to_string(), "the server's port, not 0");
+    }
+    match run(addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat_client: {e}");

@@ -8,12 +8,23 @@
 //!
 //! ```sh
 //! cargo run --example chat_server -- 127.0.0.1:8800
-//! cargo run --example chat_client -- 127.0.0.1:8800    # in two other terminals
+//! cargo run --example chat_client -- 8800              # in two other terminals
 //! ```
 //!
 //! Every client gets what the others write, prefixed with the writer's address; lines typed on
 //! the server reach everyone as `server: ...`. A client that stops reading is disconnected
 //! once its bounded output buffer is full, rather than making the server grow.
+//!
+//! ADDR may be `IP:PORT`, `localhost:PORT` or a bare `PORT` (both on 127.0.0.1); `--help` lists
+//! the defaults.
+//!
+//! SIGHUP sent on purpose (`kill -HUP`, `systemctl reload`) asks a daemon to reload its
+//! configuration, and finds none here: the server prints `SIGHUP: nothing to reload (no config
+//! file); still running` and goes on relaying. SIGHUP because the terminal the server was
+//! started from went away (its window closed, its ssh session ended) ends it with status 0
+//! (see `common::Hangup`). A bare selector has no signal support, so
+//! `common::answer_sighup_on_a_thread` answers SIGHUP from a small event loop on a thread of
+//! its own; the relaying stays on the main thread. SIGINT and SIGTERM end the server as usual.
 
 mod common;
 
@@ -22,7 +33,21 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 
-const USAGE: &str = "chat_server [ADDR]   (ADDR defaults to 127.0.0.1:8800)";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "chat_server [ADDR]",
+    details: "
+  ADDR          where to listen: IP:PORT, localhost:PORT or PORT (on 127.0.0.1);
+                port 0 picks a free port (default: 127.0.0.1:8800)
+  -h, --help    print this help and exit
+
+The selector: epoll, 34 registrations (32 clients, the listener, stdin); a 33rd client is
+told the room is full. Lines typed on stdin go to every client.
+SIGHUP: nothing to reload (no config file): says so and keeps relaying; but when the
+terminal it was started from is gone, exit 0.
+SIGINT, SIGTERM: end the server.",
+};
+/// Where the server listens without an ADDR.
+const DEFAULT_ADDR: SocketAddr = common::localhost(8800);
 /// Clients served at once; one more is accepted and told the room is full.
 const MAX_CLIENTS: usize = 32;
 /// Registrations: the clients, the listener and stdin.
@@ -279,16 +304,22 @@ fn run(addr: SocketAddr) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    use common::Arg;
     let mut addr = None;
-    for arg in std::env::args().skip(1) {
-        common::maybe_help(USAGE, &arg);
-        if addr.is_some() || arg.starts_with('-') {
-            common::usage_error(USAGE, &format!("unexpected argument {arg:?}"));
+    let mut args = common::Args::new(&USAGE);
+    while let Some(arg) = args.next() {
+        match arg {
+            Arg::Opt(opt) => args.unknown_option(&opt),
+            Arg::Operand(a) if addr.is_none() => addr = Some(args.addr("ADDR", &a)),
+            Arg::Operand(a) => args.unexpected_argument(&a),
         }
-        addr = Some(common::parse_addr(USAGE, &arg));
     }
-    let addr = addr.unwrap_or_else(|| common::parse_addr(USAGE, "127.0.0.1:8800"));
-    match run(addr) {
+    // Before any other thread exists: see `answer_sighup_on_a_thread`.
+    if let Err(e) = common::answer_sighup_on_a_thread() {
+        eprintln!("chat_server: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(addr.unwrap_or(DEFAULT_ADDR)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat_server: {e}");

@@ -4,6 +4,7 @@
 //! cargo run --example echo_server                      # listens on 127.0.0.1:8800
 //! cargo run --example chat_client                      # in another terminal: type, get it back
 //! cargo run --release --example echo_server -- --quiet --backend poll --capacity 1024 0.0.0.0:8800
+//! cargo run --example echo_server -- 9000              # 127.0.0.1:9000; --help for the rest
 //! ```
 //!
 //! Every byte a client sends comes back on the same connection (not line by line), for many
@@ -27,6 +28,16 @@
 //!   and closed cleanly; the others keep being served.
 //! - **Clean exit.** SIGINT or SIGTERM ends the loop; the server prints one summary line and
 //!   exits 0.
+//! - **SIGHUP as a daemon user expects.** Sent on purpose (`kill -HUP`, `systemctl reload`
+//!   with `ExecReload=kill -HUP $MAINPID`), SIGHUP asks for the configuration to be reloaded.
+//!   This server has none, so it prints `SIGHUP: nothing to reload (no config file); still
+//!   running` and goes on serving: it neither dies of SIGHUP's default action nor drops its
+//!   clients. Sent because the terminal the server was started from went away (its window
+//!   closed, its ssh session ended), SIGHUP ends the server as SIGTERM does (see
+//!   `common::Hangup`).
+//!
+//! ADDR may be `IP:PORT`, `localhost:PORT` or a bare `PORT` (both on 127.0.0.1); `--help` lists
+//! every option with its default.
 
 mod common;
 
@@ -44,9 +55,23 @@ use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str =
-    "echo_server [--quiet] [--backend epoll|poll|select] [--capacity 64|1024] [ADDR]\n  \
-                     ADDR defaults to 127.0.0.1:8800; port 0 picks a free port";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "echo_server [--quiet] [--backend epoll|poll|select] [--capacity 64|1024] [ADDR]",
+    details: "
+  ADDR              where to listen: IP:PORT, localhost:PORT or PORT (on 127.0.0.1);
+                    port 0 picks a free port (default: 127.0.0.1:8800)
+  --backend NAME    epoll, poll or select (default: epoll)
+  --capacity N      registrations the event loop holds, 64 or 1024; the listener and the
+                    signals take one each, the rest are clients (default: 1024)
+  -q, --quiet       no line per connection (default: a line per connect and disconnect)
+  -h, --help        print this help and exit
+
+SIGINT, SIGTERM: exit 0 after one summary line.
+SIGHUP: nothing to reload (no config file): says so and keeps serving; but when the
+terminal it was started from is gone, exit 0 as for SIGTERM.",
+};
+/// Where the server listens without an ADDR.
+const DEFAULT_ADDR: SocketAddr = common::localhost(8800);
 
 /// The per-connection buffer: the most a client can have in flight through the server.
 const BUF: usize = 16 * 1024;
@@ -94,31 +119,33 @@ struct Options {
 }
 
 fn parse_args() -> Options {
+    use common::Arg;
     let mut o = Options {
         quiet: false,
         backend: "epoll".into(),
         capacity: 1024,
-        addr: common::parse_addr(USAGE, "127.0.0.1:8800"),
+        addr: DEFAULT_ADDR,
     };
     let mut addr_seen = false;
-    let mut args = std::env::args().skip(1);
+    let mut args = common::Args::new(&USAGE);
     while let Some(arg) = args.next() {
-        common::maybe_help(USAGE, &arg);
-        match arg.as_str() {
-            "--quiet" | "-q" => o.quiet = true,
-            "--backend" => o.backend = common::option_value(USAGE, &arg, args.next()),
-            "--capacity" => {
-                let v = common::option_value(USAGE, &arg, args.next());
-                o.capacity = v
-                    .parse()
-                    .unwrap_or_else(|_| common::usage_error(USAGE, "--capacity is 64 or 1024"));
-            }
-            a if a.starts_with('-') => common::usage_error(USAGE, &format!("unknown option {a}")),
-            a if !addr_seen => {
-                o.addr = common::parse_addr(USAGE, a);
+        match arg {
+            Arg::Opt(opt) => match opt.as_str() {
+                "--quiet" | "-q" => o.quiet = true,
+                "--backend" => o.backend = args.choice(&opt, &["epoll", "poll", "select"]).into(),
+                "--capacity" => {
+                    o.capacity = args.number(&opt);
+                    if !matches!(o.capacity, 64 | 1024) {
+                        USAGE.not_accepted(&opt, &o.capacity.to_string(), "64 or 1024");
+                    }
+                }
+                _ => args.unknown_option(&opt),
+            },
+            Arg::Operand(a) if !addr_seen => {
+                o.addr = args.addr("ADDR", &a);
                 addr_seen = true;
             }
-            a => common::usage_error(USAGE, &format!("unexpected argument {a:?}")),
+            Arg::Operand(a) => args.unexpected_argument(&a),
         }
     }
     o
@@ -126,9 +153,9 @@ fn parse_args() -> Options {
 
 fn main() -> ExitCode {
     let o = parse_args();
-    // Block SIGINT/SIGTERM before anything else so they are only ever taken through the
-    // loop's signalfd, whatever thread the kernel would have picked.
-    if let Err(e) = block_signals(&[Signal::INT, Signal::TERM]) {
+    // Block SIGINT/SIGTERM/SIGHUP before anything else so they are only ever taken through
+    // the loop's signalfd, whatever thread the kernel would have picked.
+    if let Err(e) = block_signals(&[Signal::INT, Signal::TERM, Signal::HUP]) {
         eprintln!("echo_server: cannot block signals: {e}");
         return ExitCode::FAILURE;
     }
@@ -139,12 +166,15 @@ fn main() -> ExitCode {
         ("poll", 1024) => run::<Poll, 1024>(&o),
         ("select", 64) => run::<Select, 64>(&o),
         ("select", 1024) => run::<Select, 1024>(&o),
-        (b, 64 | 1024) => common::usage_error(USAGE, &format!("unknown backend {b:?}")),
-        (_, c) => common::usage_error(USAGE, &format!("capacity {c}: use 64 or 1024")),
+        // `parse_args` let no other backend or capacity through.
+        (b, c) => unreachable!("backend {b}, capacity {c}"),
     };
     match result {
         Ok((served, echoed)) => {
-            println!("served {served} connections, echoed {echoed} bytes");
+            // After a SIGHUP from a closed terminal, stdout may be gone: no panic then.
+            common::last_words(format_args!(
+                "served {served} connections, echoed {echoed} bytes"
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -187,7 +217,7 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
     let lfd = lp.context().listener.as_raw_fd();
     lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>)
         .map_err(|e| format!("watch the listener: {e}"))?;
-    for sig in [Signal::INT, Signal::TERM] {
+    for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
         lp.add_signal(sig, on_signal::<B, N>)
             .map_err(|e| format!("watch signals: {e}"))?;
     }
@@ -198,8 +228,14 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
     Ok((ctx.served, ctx.echoed))
 }
 
-fn on_signal<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: SignalEvent) {
-    lp.stop();
+/// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
+/// reload: there is no config; say so and go on.
+fn on_signal<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: SignalEvent) {
+    if ev.signal == Signal::HUP && common::hangup() == common::Hangup::Reload {
+        common::nothing_to_reload();
+    } else {
+        lp.stop();
+    }
 }
 
 /// The listener is readable: accept what is waiting, up to a batch.

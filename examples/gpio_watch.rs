@@ -17,6 +17,15 @@
 //!
 //! The `edge` file picks which edges interrupt (`rising`, `falling`, `both`); with `none`
 //! (the default after export) no edge is ever reported, and the example says so.
+//!
+//! Run as a service, the watcher takes SIGHUP as a daemon should. Sent on purpose (`kill
+//! -HUP`, `systemctl reload`), SIGHUP asks for the configuration to be reloaded; this program
+//! has none, so it prints `SIGHUP: nothing to reload (no config file); still running` and
+//! keeps watching. Sent because the terminal the watcher was started from went away (its
+//! window closed, its ssh session ended), it ends the watcher with status 0 (see
+//! `common::Hangup`). A bare selector has no signal support, so
+//! `common::answer_sighup_on_a_thread` answers SIGHUP from a small event loop on a thread of
+//! its own; the watching stays on the main thread. SIGINT and SIGTERM end it as usual.
 
 mod common;
 
@@ -28,8 +37,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "gpio_watch PATH   (a sysfs GPIO value file, e.g. /sys/class/gpio/gpio17/value)";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "gpio_watch PATH",
+    details: "
+  PATH          a sysfs GPIO value file, e.g. /sys/class/gpio/gpio17/value, whose `edge`
+                file is rising, falling or both (required; no default)
+  -h, --help    print this help and exit
+
+The selector: epoll, 1 registration (PATH, for PRIORITY).
+SIGHUP: nothing to reload (no config file): says so and keeps watching; but when the
+terminal it was started from is gone, exit 0.
+SIGINT, SIGTERM: end the watcher.",
+};
 
 /// Reads the pin's value from the start of the file, as the sysfs ABI requires after each
 /// edge: the file holds `0\n` or `1\n`, and a read at the old offset would return nothing.
@@ -129,22 +148,24 @@ fn run(path: PathBuf) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    use common::Arg;
     let mut path = None;
-    for arg in std::env::args_os().skip(1) {
-        if let Some(a) = arg.to_str() {
-            common::maybe_help(USAGE, a);
-            if a.starts_with('-') {
-                common::usage_error(USAGE, &format!("unknown option {a:?}"));
-            }
+    let mut args = common::Args::new(&USAGE);
+    while let Some(arg) = args.next() {
+        match arg {
+            Arg::Opt(opt) => args.unknown_option(&opt),
+            Arg::Operand(a) if path.is_none() => path = Some(PathBuf::from(a)),
+            Arg::Operand(a) => args.unexpected_argument(&a),
         }
-        if path.is_some() {
-            common::usage_error(USAGE, "only one PATH");
-        }
-        path = Some(PathBuf::from(arg));
     }
     let Some(path) = path else {
-        common::usage_error(USAGE, "PATH is missing")
+        USAGE.required("PATH")
     };
+    // Before any other thread exists: see `answer_sighup_on_a_thread`.
+    if let Err(e) = common::answer_sighup_on_a_thread() {
+        eprintln!("gpio_watch: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -21,8 +21,17 @@
 //! ```
 //!
 //! Options on the command line give the starting values; the file, when given, overrides them
-//! and is read again on every SIGHUP. A file that does not parse on reload is reported and
-//! the running settings are kept, so a typo never stops the daemon.
+//! and is read again on every SIGHUP, as a daemon user expects (systemd's
+//! `ExecReload=kill -HUP $MAINPID`). A mistake in the file names the file as the config file,
+//! and the line: `config file /etc/sensor.conf: line 3: unknown key "colour" (path,
+//! period_ms)`. At start that ends the program with status 2; on reload it is reported and
+//! the running settings are kept, so a typo never stops the daemon. Without `--config`,
+//! SIGHUP has nothing to reload and says so: `SIGHUP: nothing to reload (no config file); still
+//! running`. SIGINT and SIGTERM exit 0, and so does SIGHUP when it comes from the terminal the
+//! daemon was started from going away (its window closed, its ssh session ended; see
+//! `common::Hangup`): that is no reload request.
+//!
+//! `--help` lists every option with its default.
 
 mod common;
 
@@ -32,9 +41,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "periodic_sensor [--path FILE] [--period-ms MS] [--config FILE]\n  \
-                     defaults: --path /sys/class/thermal/thermal_zone0/temp --period-ms 1000";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "periodic_sensor [--path FILE] [--period-ms MS] [--config FILE]",
+    details: "
+  --path FILE       the sensor: a file whose first line is the value
+                    (default: /sys/class/thermal/thermal_zone0/temp)
+  --period-ms MS    milliseconds between readings, at least 1 (default: 1000)
+  --config FILE     `key = value` lines (keys: path, period_ms) over the options above,
+                    read again on SIGHUP (default: none)
+  -h, --help        print this help and exit
+
+The event loop: epoll, room for 2 registrations (it uses one, its signalfd), 1 timer.
+SIGHUP: re-read --config (without one: nothing to reload, says so and keeps running); but
+when the terminal it was started from is gone, exit 0 as for SIGTERM.
+SIGINT, SIGTERM: exit 0.",
+};
 const DEFAULT_PATH: &str = "/sys/class/thermal/thermal_zone0/temp";
+/// What a period may be, as the error messages say.
+const PERIOD_RULE: &str = "a positive number of milliseconds";
 
 /// The loop watches only its signalfd; one timer does the reading.
 type Loop = DefaultEventLoop<Daemon, 2, 1>;
@@ -58,35 +82,38 @@ struct Daemon {
     failing: Option<String>,
 }
 
-fn parse_period(s: &str) -> Result<Duration, String> {
-    match s.trim().parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-        _ => Err(format!(
-            "period must be a positive number of milliseconds, not {s:?}"
-        )),
+/// A period in milliseconds, from option or config key `what`.
+fn parse_period(what: &str, s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err(common::not_accepted(what, s, PERIOD_RULE)),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => Err(common::not_a_number(what, s)),
     }
 }
 
-/// Reads the config file over `base`.
+/// Reads the config file over `base`. Every error starts with `config file PATH: `, and
+/// with the line number when a line is wrong.
 fn load(base: &Settings, config: Option<&Path>) -> Result<Settings, String> {
     let mut s = base.clone();
     let Some(file) = config else {
         return Ok(s);
     };
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let in_file = |msg: &dyn std::fmt::Display| format!("config file {}: {msg}", file.display());
+    let text = std::fs::read_to_string(file).map_err(|e| in_file(&e))?;
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let at = || format!("{}:{}", file.display(), i + 1);
+        let at = |msg: &str| in_file(&format_args!("line {}: {msg}", i + 1));
         let (key, value) = line
             .split_once('=')
-            .ok_or_else(|| format!("{}: expected `key = value`", at()))?;
+            .ok_or_else(|| at(&format!("expected `key = value`, not {line:?}")))?;
+        let value = value.trim();
         match key.trim() {
-            "path" => s.path = PathBuf::from(value.trim()),
-            "period_ms" => s.period = parse_period(value).map_err(|e| format!("{}: {e}", at()))?,
-            k => return Err(format!("{}: unknown key {k:?} (path, period_ms)", at())),
+            "path" => s.path = PathBuf::from(value),
+            "period_ms" => s.period = parse_period("period_ms", value).map_err(|e| at(&e))?,
+            k => return Err(at(&format!("unknown key {k:?} (path, period_ms)"))),
         }
     }
     Ok(s)
@@ -130,15 +157,19 @@ fn on_tick(lp: &mut Loop, ev: TimerEvent) {
     }
 }
 
+/// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
+/// reload: re-read the config file, or say there is none.
 fn on_signal(lp: &mut Loop, ev: SignalEvent) {
-    if ev.signal == Signal::HUP {
-        reload(lp);
-    } else {
+    if ev.signal != Signal::HUP || common::hangup() == common::Hangup::TerminalGone {
         lp.stop();
+    } else if lp.context().config.is_none() {
+        common::nothing_to_reload();
+    } else {
+        reload(lp);
     }
 }
 
-/// SIGHUP: read the settings again, and restart the timer if the period changed.
+/// SIGHUP with a config file: read it again, and restart the timer if the period changed.
 fn reload(lp: &mut Loop) {
     let d = lp.context();
     let new = match load(&d.base, d.config.as_deref()) {
@@ -183,22 +214,19 @@ fn main() -> ExitCode {
         period: Duration::from_secs(1),
     };
     let mut config = None;
-    let mut args = std::env::args_os().skip(1);
+    let mut args = common::Args::new(&USAGE);
     while let Some(arg) = args.next() {
-        let a = arg.to_string_lossy().into_owned();
-        common::maybe_help(USAGE, &a);
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| common::usage_error(USAGE, &format!("{a} needs a value")))
-        };
-        match a.as_str() {
-            "--path" => base.path = PathBuf::from(value()),
-            "--config" => config = Some(PathBuf::from(value())),
-            "--period-ms" => {
-                base.period = parse_period(&value().to_string_lossy())
-                    .unwrap_or_else(|e| common::usage_error(USAGE, &e))
-            }
-            _ => common::usage_error(USAGE, &format!("unexpected argument {a:?}")),
+        match arg {
+            common::Arg::Opt(opt) => match opt.as_str() {
+                "--path" => base.path = PathBuf::from(args.value(&opt)),
+                "--config" => config = Some(PathBuf::from(args.value(&opt))),
+                "--period-ms" => {
+                    base.period =
+                        parse_period(&opt, &args.text(&opt)).unwrap_or_else(|e| USAGE.error(&e))
+                }
+                _ => args.unknown_option(&opt),
+            },
+            common::Arg::Operand(a) => args.unexpected_argument(&a),
         }
     }
     let now = match load(&base, config.as_deref()) {
@@ -252,6 +280,10 @@ fn main() -> ExitCode {
         eprintln!("periodic_sensor: event loop: {e}");
         return ExitCode::FAILURE;
     }
-    println!("stopped after {} readings", lp.context().readings);
+    // After a SIGHUP from a closed terminal, stdout may be gone: no panic then.
+    common::last_words(format_args!(
+        "stopped after {} readings",
+        lp.context().readings
+    ));
     ExitCode::SUCCESS
 }

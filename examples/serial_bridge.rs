@@ -16,6 +16,18 @@
 //! device is not read (the kernel's tty buffer and the device's flow control take over); while
 //! the buffer towards the device is full the client is not read (TCP's window takes over).
 //! Nothing grows, and nothing spins.
+//!
+//! `--baud` takes the rates termios names (`B50` to `B4000000`, termios(3)); anything else is
+//! refused at start with the list. 0 in particular is no speed: `B0` tells the driver to hang
+//! up the line (drop DTR). ADDR may be `IP:PORT`, `localhost:PORT` or a bare `PORT` (both on
+//! 127.0.0.1); `--help` lists every option with its default.
+//!
+//! SIGINT and SIGTERM end the bridge with status 0. SIGHUP sent on purpose (`kill -HUP`,
+//! `systemctl reload`) asks a daemon to reload its configuration and finds none here: the
+//! bridge prints `SIGHUP: nothing to reload (no config file); still running` and keeps the
+//! device open and the client connected. SIGHUP because the terminal the bridge was started
+//! from went away (its window closed, its ssh session ended) ends it as SIGTERM does (see
+//! `common::Hangup`).
 
 mod common;
 
@@ -28,10 +40,36 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "serial_bridge --device DEV [--baud N] [ADDR]\n  \
-                     --baud defaults to 115200, ADDR to 127.0.0.1:2000 (port 0 picks one)";
+const USAGE: common::Usage = common::Usage {
+    synopsis: "serial_bridge --device DEV [--baud N] [ADDR]",
+    details: "
+  --device DEV    the serial device, e.g. /dev/ttyUSB0 or /dev/serial0 (required)
+  --baud N        the line speed, one of 50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800,
+                  2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000,
+                  576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000,
+                  3500000, 4000000 (default: 115200)
+  ADDR            where to listen: IP:PORT, localhost:PORT or PORT (on 127.0.0.1);
+                  port 0 picks a free port (default: 127.0.0.1:2000)
+  -h, --help      print this help and exit
+
+The event loop: epoll, 5 registrations (the device, the listener, one client, the signals).
+SIGINT, SIGTERM: exit 0.
+SIGHUP: nothing to reload (no config file): says so and keeps bridging; but when the
+terminal it was started from is gone, exit 0 as for SIGTERM.",
+};
+/// Where the bridge listens without an ADDR.
+const DEFAULT_ADDR: SocketAddr = common::localhost(2000);
+const DEFAULT_BAUD: u32 = 115_200;
+/// The rates termios has a `B` constant for (termios(3); `rustix::termios::speed`). `B0` is
+/// left out: it is not a speed but "hang up".
+const RATES: [u32; 30] = [
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19_200, 38_400, 57_600,
+    115_200, 230_400, 460_800, 500_000, 576_000, 921_600, 1_000_000, 1_152_000, 1_500_000,
+    2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000,
+];
 const BUF: usize = 4096;
 const DEVICE: usize = 0;
 const LISTENER: usize = 1;
@@ -57,7 +95,8 @@ struct Bridge {
 
 /// Opens `path` read-write, non-blocking, without making it the controlling terminal, and
 /// sets raw mode at `baud`.
-fn open_device(path: &str, baud: u32) -> Result<File, String> {
+fn open_device(path: &Path, baud: u32) -> Result<File, String> {
+    let name = path.display();
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
@@ -65,27 +104,33 @@ fn open_device(path: &str, baud: u32) -> Result<File, String> {
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::PermissionDenied => format!(
-                "{path}: permission denied (on Raspberry Pi OS: sudo usermod -aG dialout $USER, \
+                "{name}: permission denied (on Raspberry Pi OS: sudo usermod -aG dialout $USER, \
                  then log in again)"
             ),
-            _ => format!("{path}: {e}"),
+            _ => format!("{name}: {e}"),
         })?;
     let mut t = termios::tcgetattr(&dev).map_err(|e| match e {
-        Errno::NOTTY => format!("{path}: not a terminal"),
-        e => format!("{path}: cannot read its terminal settings: {e}"),
+        Errno::NOTTY => format!("{name}: not a terminal"),
+        e => format!("{name}: cannot read its terminal settings: {e}"),
     })?;
     t.make_raw();
     // CREAD: receive at all; CLOCAL: ignore modem control lines, which a bare UART lacks.
     t.control_modes |= ControlModes::CREAD | ControlModes::CLOCAL;
     t.set_speed(baud)
-        .map_err(|e| format!("{path}: baud rate {baud}: {e}"))?;
+        .map_err(|e| format!("{name}: baud rate {baud}: {e}"))?;
     termios::tcsetattr(&dev, OptionalActions::Now, &t)
-        .map_err(|e| format!("{path}: cannot set raw mode: {e}"))?;
+        .map_err(|e| format!("{name}: cannot set raw mode: {e}"))?;
     Ok(dev)
 }
 
-fn on_signal(lp: &mut Loop, _ev: SignalEvent) {
-    lp.stop();
+/// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
+/// reload: there is no config; say so and go on.
+fn on_signal(lp: &mut Loop, ev: SignalEvent) {
+    if ev.signal == Signal::HUP && common::hangup() == common::Hangup::Reload {
+        common::nothing_to_reload();
+    } else {
+        lp.stop();
+    }
 }
 
 fn on_accept(lp: &mut Loop, _ev: IoEvent) {
@@ -278,35 +323,39 @@ fn sync(lp: &mut Loop) {
     }
 }
 
+/// The value of `--baud`, which must be one of [`RATES`].
+fn parse_baud(args: &mut common::Args, opt: &str) -> u32 {
+    let baud = args.number(opt);
+    if !RATES.contains(&baud) {
+        USAGE.not_accepted(opt, &baud.to_string(), &common::one_of(&RATES));
+    }
+    baud
+}
+
 fn main() -> ExitCode {
-    if let Err(e) = block_signals(&[Signal::INT, Signal::TERM]) {
+    if let Err(e) = block_signals(&[Signal::INT, Signal::TERM, Signal::HUP]) {
         eprintln!("serial_bridge: cannot block signals: {e}");
         return ExitCode::FAILURE;
     }
     let mut device = None;
-    let mut baud = 115_200u32;
+    let mut baud = DEFAULT_BAUD;
     let mut addr = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = common::Args::new(&USAGE);
     while let Some(arg) = args.next() {
-        common::maybe_help(USAGE, &arg);
-        match arg.as_str() {
-            "--device" => device = Some(common::option_value(USAGE, &arg, args.next())),
-            "--baud" => {
-                let v = common::option_value(USAGE, &arg, args.next());
-                baud = v.parse().unwrap_or_else(|_| {
-                    common::usage_error(USAGE, &format!("--baud: not a number: {v:?}"))
-                });
-            }
-            a if a.starts_with('-') => common::usage_error(USAGE, &format!("unknown option {a}")),
-            a if addr.is_none() => addr = Some(common::parse_addr(USAGE, a)),
-            a => common::usage_error(USAGE, &format!("unexpected argument {a:?}")),
+        match arg {
+            common::Arg::Opt(opt) => match opt.as_str() {
+                "--device" => device = Some(PathBuf::from(args.value(&opt))),
+                "--baud" => baud = parse_baud(&mut args, &opt),
+                _ => args.unknown_option(&opt),
+            },
+            common::Arg::Operand(a) if addr.is_none() => addr = Some(args.addr("ADDR", &a)),
+            common::Arg::Operand(a) => args.unexpected_argument(&a),
         }
     }
     let Some(device) = device else {
-        common::usage_error(USAGE, "--device is required")
+        USAGE.required("--device")
     };
-    let addr = addr.unwrap_or_else(|| common::parse_addr(USAGE, "127.0.0.1:2000"));
-    match run(&device, baud, addr) {
+    match run(&device, baud, addr.unwrap_or(DEFAULT_ADDR)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("serial_bridge: {e}");
@@ -315,7 +364,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(device: &str, baud: u32, addr: SocketAddr) -> Result<(), String> {
+fn run(device: &Path, baud: u32, addr: SocketAddr) -> Result<(), String> {
     let dev = open_device(device, baud)?;
     let listener = TcpListener::bind(addr).map_err(|e| format!("listen on {addr}: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -323,7 +372,7 @@ fn run(device: &str, baud: u32, addr: SocketAddr) -> Result<(), String> {
     let lfd = listener.as_raw_fd();
     let mut lp = Box::new(Loop::new(Bridge {
         device: dev,
-        dev_name: device.to_string(),
+        dev_name: device.display().to_string(),
         listener,
         client: None,
         to_net: [0; BUF],
@@ -336,12 +385,15 @@ fn run(device: &str, baud: u32, addr: SocketAddr) -> Result<(), String> {
     }));
     lp.register(lfd, Interest::READ, LISTENER, on_accept)
         .map_err(|e| format!("watch the listener: {e}"))?;
-    for sig in [Signal::INT, Signal::TERM] {
+    for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
         lp.add_signal(sig, on_signal)
             .map_err(|e| format!("watch signals: {e}"))?;
     }
     sync(&mut lp);
-    println!("listening on {local}, bridging {device} at {baud} baud");
+    println!(
+        "listening on {local}, bridging {} at {baud} baud",
+        device.display()
+    );
     lp.run().map_err(|e| format!("event loop: {e}"))?;
     match lp.context().failed.take() {
         Some(e) => Err(e),

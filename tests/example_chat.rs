@@ -122,3 +122,105 @@ fn bad_arguments_are_refused_with_usage() {
         assert!(stderr.contains("usage:"), "{name}: {stderr}");
     }
 }
+
+/// What the server prints on SIGHUP: it has no config file to reload.
+const NOTHING_TO_RELOAD: &str = "SIGHUP: nothing to reload (no config file); still running";
+
+#[test]
+fn help_states_the_defaults_and_exits_zero() {
+    for (name, wants) in [
+        (
+            "chat_server",
+            &[
+                "(default: 127.0.0.1:8800)",
+                "IP:PORT, localhost:PORT or PORT",
+                "port 0 picks a free port",
+                "epoll, 34 registrations (32 clients",
+                "SIGHUP: nothing to reload",
+            ][..],
+        ),
+        (
+            "chat_client",
+            &[
+                "(default: 127.0.0.1:8800)",
+                "IP:PORT, localhost:PORT or PORT",
+                "epoll, 2 registrations",
+            ][..],
+        ),
+    ] {
+        for flag in ["--help", "-h"] {
+            let (status, stdout, stderr) = support::examples::run_to_end(name, &[flag]);
+            assert_eq!(status.code(), Some(0), "{name} {flag}: {stderr}");
+            assert!(
+                stdout.starts_with(&format!("usage: {name} [ADDR]\n")),
+                "{stdout}"
+            );
+            for want in wants {
+                assert!(stdout.contains(want), "{name}: no {want:?} in:\n{stdout}");
+            }
+        }
+    }
+}
+
+/// The server on a bare port (0: a free one, on 127.0.0.1); one client given the bare port,
+/// one given `localhost:PORT`; a line from each reaches the other.
+#[test]
+fn a_bare_port_and_localhost_port_work_for_server_and_client() {
+    let mut server = Example::spawn("chat_server", &["0"]);
+    let addr = server.listening_addr();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    let mut a = Example::spawn("chat_client", &[&addr.port().to_string()]);
+    server.expect_line("`ADDR connected`", |l| l.ends_with(" connected"));
+    let mut b = Example::spawn("chat_client", &[&format!("localhost:{}", addr.port())]);
+    server.expect_line("`ADDR connected`", |l| l.ends_with(" connected"));
+    a.write_stdin(b"from a\n");
+    let line = b.expect_line("a's line", |_| true);
+    assert!(
+        line.starts_with("127.0.0.1:") && line.ends_with(": from a"),
+        "{line:?}"
+    );
+    b.write_stdin(b"from b\n");
+    let line = a.expect_line("b's line", |_| true);
+    assert!(
+        line.starts_with("127.0.0.1:") && line.ends_with(": from b"),
+        "{line:?}"
+    );
+}
+
+#[test]
+fn the_client_refuses_port_zero_and_names_what_it_takes() {
+    for arg in ["0", "localhost:0", "127.0.0.1:0"] {
+        let (status, _, stderr) = support::examples::run_to_end("chat_client", &[arg]);
+        assert_eq!(status.code(), Some(2), "{arg}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "chat_client: ADDR: not accepted: \"127.0.0.1:0\" (use the server's port, not 0)\n\
+                 usage: chat_client [ADDR]\n"
+            ),
+            "{arg}: {stderr}"
+        );
+    }
+}
+
+/// SIGHUP asks a daemon to reload its configuration; the chat server has none, so it says so
+/// and its clients keep talking.
+#[test]
+fn sighup_says_nothing_to_reload_and_the_room_goes_on() {
+    let mut server = Example::spawn("chat_server", &["127.0.0.1:0"]);
+    let addr = server.listening_addr().to_string();
+    let mut a = Example::spawn("chat_client", &[&addr]);
+    server.expect_line("`ADDR connected`", |l| l.ends_with(" connected"));
+    for _ in 0..2 {
+        server.signal(rustix::process::Signal::HUP);
+        server.expect_line("the SIGHUP line", |l| l == NOTHING_TO_RELOAD);
+    }
+    let mut b = Example::spawn("chat_client", &[&addr]);
+    server.expect_line("`ADDR connected`", |l| l.ends_with(" connected"));
+    a.write_stdin(b"still here\n");
+    let line = b.expect_line("a's line", |_| true);
+    assert!(line.ends_with(": still here"), "{line:?}");
+    // SIGTERM still ends it (by its default action: this server has no clean exit).
+    server.signal(rustix::process::Signal::TERM);
+    let (status, _) = server.finish();
+    assert!(!status.success(), "{status}");
+}

@@ -1,6 +1,9 @@
 //! `echo_server` run as a user runs it, talked to over loopback: many concurrent clients with
 //! every byte checked, clients that reset, never read or overflow the table, fd exhaustion,
-//! every backend, and a clean exit with a summary on SIGTERM and SIGINT.
+//! every backend, a clean exit with a summary on SIGTERM and SIGINT, and SIGHUP answered with
+//! "nothing to reload". Also the command-line rules every example shares: one wording per kind
+//! of mistake (status 2, the usage on stderr), `--help` with the defaults (status 0), and
+//! addresses as `IP:PORT`, `localhost:PORT` or a bare `PORT`.
 
 mod support;
 
@@ -306,4 +309,306 @@ fn bad_arguments_are_refused_with_usage() {
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
     }
+}
+
+/// What every daemon prints on SIGHUP when it has no config file to reload.
+const NOTHING_TO_RELOAD: &str = "SIGHUP: nothing to reload (no config file); still running";
+
+/// Runs example `name` with `args` and checks that it refused them as a command-line mistake:
+/// status 2, nothing on stdout, and on stderr `NAME: MSG`, the usage and where the help is.
+fn assert_usage_error(name: &str, args: &[&str], msg: &str) {
+    let (status, stdout, stderr) = support::examples::run_to_end(name, args);
+    assert_eq!(status.code(), Some(2), "{name} {args:?}: {stderr}");
+    assert_eq!(stdout, "", "{name} {args:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("{name}: {msg}").as_str()),
+        "{name} {args:?}: {stderr}"
+    );
+    assert!(
+        lines.get(1).is_some_and(
+            |l| l == &format!("usage: {name}") || l.starts_with(&format!("usage: {name} "))
+        ),
+        "{name} {args:?}: {stderr}"
+    );
+    assert_eq!(
+        lines.get(2).copied(),
+        Some(format!("`{name} --help` shows every option and its default").as_str()),
+        "{name} {args:?}: {stderr}"
+    );
+}
+
+const EXAMPLES: [&str; 6] = [
+    "echo_server",
+    "chat_server",
+    "chat_client",
+    "gpio_watch",
+    "periodic_sensor",
+    "serial_bridge",
+];
+
+/// `args`, after `--device /dev/null` for serial_bridge, which requires a device: the
+/// mistake tested is then the only one.
+fn with_device<'a>(name: &str, args: &[&'a str]) -> Vec<&'a str> {
+    let device: &[&str] = if name == "serial_bridge" {
+        &["--device", "/dev/null"]
+    } else {
+        &[]
+    };
+    device.iter().chain(args).copied().collect()
+}
+
+/// The same mistake gets the same words from every example: one helper in
+/// `examples/common/mod.rs` per kind of mistake.
+#[test]
+fn every_example_words_each_kind_of_mistake_the_same() {
+    for name in EXAMPLES {
+        assert_usage_error(name, &["--bogus"], "unknown option --bogus");
+        assert_usage_error(name, &["-x"], "unknown option -x");
+    }
+    for (name, args) in [
+        ("echo_server", &["1", "2"][..]),
+        ("chat_server", &["1", "2"][..]),
+        ("chat_client", &["1", "2"][..]),
+        ("gpio_watch", &["/a", "2"][..]),
+        ("periodic_sensor", &["2"][..]),
+        ("serial_bridge", &["1", "2"][..]),
+    ] {
+        assert_usage_error(name, &with_device(name, args), "unexpected argument \"2\"");
+    }
+    for (name, option) in [
+        ("echo_server", "--backend"),
+        ("echo_server", "--capacity"),
+        ("periodic_sensor", "--path"),
+        ("periodic_sensor", "--period-ms"),
+        ("periodic_sensor", "--config"),
+        ("serial_bridge", "--device"),
+        ("serial_bridge", "--baud"),
+    ] {
+        assert_usage_error(name, &[option], &format!("{option} needs a value"));
+    }
+    for (name, option) in [
+        ("echo_server", "--capacity"),
+        ("periodic_sensor", "--period-ms"),
+        ("serial_bridge", "--baud"),
+    ] {
+        assert_usage_error(
+            name,
+            &with_device(name, &[option, "x"]),
+            &format!("{option}: not a number: \"x\""),
+        );
+    }
+    for name in ["echo_server", "chat_server", "chat_client", "serial_bridge"] {
+        assert_usage_error(
+            name,
+            &with_device(name, &["nope"]),
+            "ADDR: not an address: \"nope\" (use IP:PORT, localhost:PORT or PORT)",
+        );
+    }
+    assert_usage_error(
+        "echo_server",
+        &["--backend", "kqueue"],
+        "--backend: not accepted: \"kqueue\" (use epoll, poll or select)",
+    );
+    assert_usage_error(
+        "echo_server",
+        &["--capacity", "100"],
+        "--capacity: not accepted: \"100\" (use 64 or 1024)",
+    );
+}
+
+/// Runs `NAME --help` and `NAME -h`: status 0, the usage and the details on stdout, nothing
+/// on stderr. Returns stdout.
+fn help_of(name: &str) -> String {
+    let (status, help, stderr) = support::examples::run_to_end(name, &["--help"]);
+    assert_eq!(status.code(), Some(0), "{name}: {stderr}");
+    assert_eq!(stderr, "", "{name}");
+    assert!(help.starts_with(&format!("usage: {name}")), "{help}");
+    let (status, short, _) = support::examples::run_to_end(name, &["-h"]);
+    assert_eq!(status.code(), Some(0), "{name} -h");
+    assert_eq!(short, help, "{name}: -h and --help differ");
+    help
+}
+
+#[test]
+fn help_states_every_default_and_exits_zero() {
+    let help = help_of("echo_server");
+    for want in [
+        "(default: 127.0.0.1:8800)",
+        "epoll, poll or select (default: epoll)",
+        "64 or 1024",
+        "(default: 1024)",
+        "IP:PORT, localhost:PORT or PORT",
+        "port 0 picks a free port",
+        "SIGHUP: nothing to reload",
+        "SIGINT, SIGTERM: exit 0",
+    ] {
+        assert!(help.contains(want), "no {want:?} in:\n{help}");
+    }
+}
+
+/// A bare port is on 127.0.0.1, and so is `localhost:PORT` (the name in any case, and never
+/// looked up); the server listens there and echoes.
+#[test]
+fn a_bare_port_and_localhost_port_listen_on_loopback() {
+    for arg in ["0", "localhost:0", "LOCALHOST:0"] {
+        let (server, addr) = start(&["--quiet", arg]);
+        assert_eq!(addr.ip().to_string(), "127.0.0.1", "{arg}");
+        assert_ne!(addr.port(), 0, "{arg}");
+        let s = connect(addr);
+        echo_round_trip(&s, Arc::new(b"loopback".to_vec()));
+        drop(s);
+        assert_eq!(
+            stop(server, Signal::TERM),
+            "served 1 connections, echoed 8 bytes",
+            "{arg}"
+        );
+    }
+    // The port found, given back as `localhost:PORT` and as a bare port, to a second server:
+    // taken, so the second one fails to listen on exactly that address.
+    let (_server, addr) = start(&["--quiet", "0"]);
+    for arg in [
+        format!("localhost:{}", addr.port()),
+        addr.port().to_string(),
+    ] {
+        let (status, _, stderr) = support::examples::run_to_end("echo_server", &[&arg]);
+        assert_eq!(status.code(), Some(1), "{arg}: {stderr}");
+        assert!(
+            stderr.contains(&format!("listen on 127.0.0.1:{}", addr.port())),
+            "{arg}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_port_out_of_range_or_a_host_name_is_not_an_address() {
+    for arg in [
+        "65536",
+        "example.com:80",
+        "localhost",
+        "localhost:",
+        ":80",
+        "+80",
+        "1.2.3.4",
+    ] {
+        assert_usage_error(
+            "echo_server",
+            &[arg],
+            &format!("ADDR: not an address: {arg:?} (use IP:PORT, localhost:PORT or PORT)"),
+        );
+    }
+}
+
+/// SIGHUP asks a daemon to reload its configuration; echo_server has none, so it says so and
+/// goes on serving the clients it has.
+#[test]
+fn sighup_says_nothing_to_reload_and_keeps_serving() {
+    let (mut server, addr) = start(&["127.0.0.1:0"]);
+    let s = connect(addr);
+    echo_round_trip(&s, Arc::new(b"before".to_vec()));
+    for _ in 0..2 {
+        server.signal(Signal::HUP);
+        server.expect_line("the SIGHUP line", |l| l == NOTHING_TO_RELOAD);
+    }
+    echo_round_trip(&s, Arc::new(b"after".to_vec()));
+    drop(s);
+    server.expect_line("the client leaving", |l| l.ends_with(" disconnected"));
+    assert_eq!(
+        stop(server, Signal::TERM),
+        "served 1 connections, echoed 11 bytes"
+    );
+}
+
+/// A pseudo-terminal: its controlling side (closing it hangs the terminal up, as closing a
+/// terminal window or ending an ssh session does) and the path of its terminal side. `None`
+/// where termios is not emulated (qemu-user answers ENOSYS), so a hang-up cannot be seen.
+fn terminal() -> Option<(rustix::fd::OwnedFd, String)> {
+    use rustix::pty::OpenptFlags;
+    // CLOEXEC: the examples other tests start at the same time must not hold it open.
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .expect("openpt");
+    rustix::pty::grantpt(&master).expect("grantpt");
+    rustix::pty::unlockpt(&master).expect("unlockpt");
+    let path = rustix::pty::ptsname(&master, Vec::new())
+        .expect("ptsname")
+        .into_string()
+        .unwrap();
+    match rustix::termios::tcgetattr(&master) {
+        Err(rustix::io::Errno::NOSYS) => {
+            eprintln!("skipped: termios ioctls are not emulated here (qemu-user)");
+            None
+        }
+        _ => Some((master, path)),
+    }
+}
+
+/// Starts example `name` with `args` and its stdin on terminal `tty`, as when started from a
+/// shell in that terminal (its stdout and stderr stay pipes, for the test to read).
+fn spawn_on_terminal(name: &str, tty: &str, args: &[&str]) -> Example {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"tty="$1"; shift; exec "$0" "$@" < "$tty""#)
+        .arg(example_path(name))
+        .arg(tty)
+        .args(args);
+    Example::spawn_cmd(name, &mut cmd)
+}
+
+/// SIGHUP from a terminal that went away ends every daemon with status 0, where a SIGHUP
+/// sent on purpose (the terminal still there) reloads or says there is nothing to reload.
+/// The hang-up is the kernel's (the terminal's controlling side closed); the SIGHUP is sent
+/// by the test, as the shell of a closed terminal sends it to its jobs.
+#[test]
+fn every_daemon_exits_zero_on_sighup_once_its_terminal_is_gone() {
+    let Some((_probe, _)) = terminal() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("picosel_hangup_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sensor = dir.join("value");
+    std::fs::write(&sensor, "1\n").unwrap();
+    let sensor = sensor.to_str().unwrap().to_string();
+    // The serial bridge needs a device: another pseudo-terminal, kept open throughout.
+    let (_device_master, device) = terminal().unwrap();
+    let cases: [(&str, Vec<&str>, &str); 5] = [
+        ("echo_server", vec!["--quiet", "0"], "listening on "),
+        ("chat_server", vec!["0"], "listening on "),
+        ("gpio_watch", vec!["/proc/self/mounts"], "watching "),
+        (
+            "periodic_sensor",
+            vec!["--path", &sensor, "--period-ms", "60000"],
+            "reading ",
+        ),
+        (
+            "serial_bridge",
+            vec!["--device", &device, "--baud", "9600", "0"],
+            "listening on ",
+        ),
+    ];
+    for (name, args, ready) in cases {
+        let (master, tty) = terminal().unwrap();
+        let mut ex = spawn_on_terminal(name, &tty, &args);
+        ex.expect_line("the start line", |l| l.starts_with(ready));
+        // The terminal is there: a SIGHUP is a reload request.
+        ex.signal(Signal::HUP);
+        ex.expect_line("the SIGHUP line", |l| l == NOTHING_TO_RELOAD);
+        drop(master);
+        // A child another test forks may hold the controlling side until it execs (CLOEXEC):
+        // until the hang-up has happened, SIGHUP is still answered as a request.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            ex.signal(Signal::HUP);
+            // Another line is the daemon's last words (a summary); none, its exit.
+            match ex.next_line(Duration::from_millis(300)) {
+                Some(line) if line == NOTHING_TO_RELOAD => {}
+                _ => break,
+            }
+            assert!(Instant::now() < deadline, "{name} ignored the hang-up");
+        }
+        let (status, _) = ex.finish();
+        assert_eq!(status.code(), Some(0), "{name}: {}", ex.stderr());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,5 @@
-//! `gpio_watch` without GPIO hardware: argument handling and the errors a user meets first.
+//! `gpio_watch` without GPIO hardware: argument handling, the errors a user meets first, and
+//! SIGHUP answered with "nothing to reload".
 //! The PRIORITY mechanism itself (POLLPRI through every backend) is covered by the
 //! conformance suite with TCP out-of-band data.
 
@@ -12,7 +13,7 @@ fn no_path_is_a_usage_error() {
     let (status, _, stderr) = run_to_end("gpio_watch", &[]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("PATH is missing") && stderr.contains("usage:"),
+        stderr.starts_with("gpio_watch: PATH is required\nusage: gpio_watch PATH\n"),
         "{stderr}"
     );
 }
@@ -28,9 +29,50 @@ fn two_paths_or_an_unknown_option_are_usage_errors() {
 
 #[test]
 fn help_prints_usage_and_succeeds() {
-    let (status, stdout, _) = run_to_end("gpio_watch", &["--help"]);
-    assert!(status.success());
-    assert!(stdout.contains("usage: gpio_watch PATH"), "{stdout}");
+    for flag in ["--help", "-h"] {
+        let (status, stdout, stderr) = run_to_end("gpio_watch", &[flag]);
+        assert_eq!(status.code(), Some(0), "{flag}: {stderr}");
+        assert!(stdout.starts_with("usage: gpio_watch PATH\n"), "{stdout}");
+        for want in [
+            "/sys/class/gpio/gpio17/value",
+            "(required; no default)",
+            "epoll, 1 registration",
+            "SIGHUP: nothing to reload",
+        ] {
+            assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
+        }
+    }
+}
+
+/// SIGHUP asks a daemon to reload its configuration; the watcher has none, so it says so and
+/// keeps watching (a hang-up of its terminal ends it instead: tests/example_echo.rs).
+#[test]
+fn sighup_says_nothing_to_reload_and_keeps_watching() {
+    let mut ex = Example::spawn("gpio_watch", &["/proc/self/mounts"]);
+    ex.expect_line("`watching ...`", |l| l.starts_with("watching "));
+    for _ in 0..2 {
+        ex.signal(rustix::process::Signal::HUP);
+        ex.expect_line("the SIGHUP line", |l| {
+            l == "SIGHUP: nothing to reload (no config file); still running"
+        });
+    }
+    assert_eq!(ex.next_line(std::time::Duration::from_millis(200)), None);
+    assert!(running(ex.pid()), "{}", ex.stderr());
+    ex.signal(rustix::process::Signal::TERM);
+    let (status, _) = ex.finish();
+    assert!(
+        !status.success(),
+        "SIGTERM keeps its default action: {status}"
+    );
+}
+
+/// Whether process `pid` is still running: not exited (a zombie not yet reaped is `Z`).
+fn running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state is the first field after the parenthesised command name.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X")
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `periodic_sensor` with a temporary file standing in for the sensor: readings at the
-//! period, SIGHUP reloading the config file, SIGTERM/SIGINT ending it with status 0.
+//! period, SIGHUP reloading the config file (and saying there is nothing to reload without
+//! one), config-file mistakes named as such, SIGTERM/SIGINT ending it with status 0.
 
 mod support;
 
@@ -108,7 +109,11 @@ fn sighup_rereads_the_config_file_and_sigint_exits_zero() {
     ex.signal(Signal::HUP);
     let deadline = std::time::Instant::now() + support::examples::PATIENCE;
     // Wait for the whole line: stderr is unbuffered, so `eprintln!` may arrive in pieces.
-    while !(ex.stderr().contains("reload failed") && ex.stderr().contains("sensor.conf:1")) {
+    let want = format!(
+        "reload failed, keeping the running settings: config file {config}: line 1: \
+         period_ms: not a number: \"soon\"\n"
+    );
+    while !ex.stderr().contains(&want) {
         assert!(std::time::Instant::now() < deadline, "{}", ex.stderr());
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -136,9 +141,91 @@ fn bad_arguments_and_config_are_refused() {
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
     }
+}
+
+/// A mistake in the config file says it is the config file, names it, and gives the line;
+/// at start it ends the program with status 2, without the command line's usage (the command
+/// line was right).
+#[test]
+fn a_config_file_error_names_the_file_as_the_config_and_the_line() {
     let dir = TempDir::new("sensor_badconf");
-    let config = dir.file("bad.conf", "colour = blue\n");
-    let (status, _, stderr) = run_to_end("periodic_sensor", &["--config", &config]);
+    for (contents, want) in [
+        (
+            "# sensor\npath = /tmp\ncolour = blue\n",
+            "line 3: unknown key \"colour\" (path, period_ms)",
+        ),
+        (
+            "period_ms 100\n",
+            "line 1: expected `key = value`, not \"period_ms 100\"",
+        ),
+        (
+            "period_ms = soon\n",
+            "line 1: period_ms: not a number: \"soon\"",
+        ),
+        (
+            "\nperiod_ms = 0\n",
+            "line 2: period_ms: not accepted: \"0\" (use a positive number of milliseconds)",
+        ),
+    ] {
+        let config = dir.file("bad.conf", contents);
+        let (status, stdout, stderr) = run_to_end("periodic_sensor", &["--config", &config]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert_eq!(stdout, "");
+        assert_eq!(
+            stderr,
+            format!("periodic_sensor: config file {config}: {want}\n")
+        );
+    }
+    let missing = dir.0.join("missing.conf");
+    let missing = missing.to_str().unwrap();
+    let (status, _, stderr) = run_to_end("periodic_sensor", &["--config", missing]);
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("unknown key \"colour\""), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("periodic_sensor: config file {missing}: "))
+            && stderr.contains("No such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_states_every_default_and_exits_zero() {
+    for flag in ["--help", "-h"] {
+        let (status, stdout, stderr) = run_to_end("periodic_sensor", &[flag]);
+        assert_eq!(status.code(), Some(0), "{flag}: {stderr}");
+        assert!(
+            stdout.starts_with(
+                "usage: periodic_sensor [--path FILE] [--period-ms MS] [--config FILE]\n"
+            ),
+            "{stdout}"
+        );
+        for want in [
+            "(default: /sys/class/thermal/thermal_zone0/temp)",
+            "(default: 1000)",
+            "(default: none)",
+            "epoll, room for 2 registrations",
+            "1 timer",
+            "SIGHUP: re-read --config",
+            "SIGINT, SIGTERM: exit 0",
+        ] {
+            assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
+        }
+    }
+}
+
+/// Without `--config` there is nothing to reload: SIGHUP says so, and the readings go on.
+#[test]
+fn sighup_without_a_config_says_nothing_to_reload_and_keeps_reading() {
+    let dir = TempDir::new("sensor_noconf");
+    let sensor = dir.file("temp", "7\n");
+    let mut ex = Example::spawn("periodic_sensor", &["--path", &sensor, "--period-ms", "50"]);
+    assert_eq!(next_reading(&mut ex).value, "7");
+    ex.signal(Signal::HUP);
+    ex.expect_line("the SIGHUP line", |l| {
+        l == "SIGHUP: nothing to reload (no config file); still running"
+    });
+    std::fs::write(&sensor, "8\n").unwrap();
+    ex.expect_line("a reading after SIGHUP", |l| l.ends_with(" value=8"));
+    ex.signal(Signal::TERM);
+    let (status, _) = ex.finish();
+    assert_eq!(status.code(), Some(0), "{}", ex.stderr());
 }

@@ -1,6 +1,8 @@
 //! `serial_bridge` with a pseudo-terminal standing in for the UART: the bridge opens the pty's
 //! terminal side as its device, the test plays the far end of the serial line on the
-//! controlling side, and a TCP client on loopback plays the network side.
+//! controlling side, and a TCP client on loopback plays the network side. Also the command
+//! line: the baud rates accepted (not 0), the defaults `--help` states, a bare port and
+//! `localhost:PORT`; and SIGHUP answered with "nothing to reload".
 
 mod support;
 
@@ -256,4 +258,116 @@ fn bad_arguments_are_refused_with_usage() {
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
     }
+}
+
+/// The rates termios names, as the refusal lists them.
+const RATES: &str = "50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, \
+                     38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, \
+                     1152000, 1500000, 2000000, 2500000, 3000000, 3500000 or 4000000";
+
+/// `--baud 0` would be `B0`, which tells the driver to hang up the line: refused, as is any
+/// rate termios has no name for, with the list of the accepted ones. Checked before the
+/// device is opened, so any path will do.
+#[test]
+fn baud_zero_and_rates_termios_cannot_set_are_refused_with_the_accepted_ones() {
+    for baud in ["0", "250000", "4000001", "9601"] {
+        let (status, stdout, stderr) =
+            run_to_end("serial_bridge", &["--device", "/dev/null", "--baud", baud]);
+        assert_eq!(status.code(), Some(2), "{baud}: {stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.starts_with(&format!(
+                "serial_bridge: --baud: not accepted: \"{baud}\" (use {RATES})\n\
+                 usage: serial_bridge --device DEV [--baud N] [ADDR]\n"
+            )),
+            "{baud}: {stderr}"
+        );
+    }
+    // Every listed rate gets past the command line, to the device (here: not a terminal).
+    for baud in RATES.split([',', ' ']).filter(|r| r.parse::<u32>().is_ok()) {
+        let (status, _, stderr) =
+            run_to_end("serial_bridge", &["--device", "/dev/null", "--baud", baud]);
+        assert_eq!(status.code(), Some(1), "{baud}: {stderr}");
+        assert!(stderr.starts_with("serial_bridge: /dev/null: "), "{stderr}");
+    }
+}
+
+#[test]
+fn help_states_every_default_and_exits_zero() {
+    for flag in ["--help", "-h"] {
+        let (status, stdout, stderr) = run_to_end("serial_bridge", &[flag]);
+        assert_eq!(status.code(), Some(0), "{flag}: {stderr}");
+        assert!(
+            stdout.starts_with("usage: serial_bridge --device DEV [--baud N] [ADDR]\n"),
+            "{stdout}"
+        );
+        for want in [
+            "(required)",
+            "(default: 115200)",
+            "(default: 127.0.0.1:2000)",
+            "IP:PORT, localhost:PORT or PORT",
+            "epoll, 5 registrations",
+            "SIGHUP: nothing to reload",
+            "SIGINT, SIGTERM: exit 0",
+        ] {
+            assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
+        }
+        // The rates, wrapped over lines in the help, are the ones the refusal lists.
+        let help: String = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains(&RATES.replace(" or ", ", ")),
+            "the rates in:\n{stdout}"
+        );
+    }
+}
+
+/// A bare port and `localhost:PORT` are both on 127.0.0.1; bytes flow either way.
+#[test]
+fn a_bare_port_and_localhost_port_listen_on_loopback() {
+    if !termios_works() {
+        return;
+    }
+    for arg in ["0", "localhost:0"] {
+        let uart = Uart::new();
+        let mut bridge = Example::spawn("serial_bridge", &["--device", &uart.device, arg]);
+        let addr = bridge.listening_addr();
+        assert_eq!(addr.ip().to_string(), "127.0.0.1", "{arg}");
+        let mut client = connect(addr);
+        bridge.expect_line("the client", |l| l.contains(" connected to "));
+        client.write_all(b"ping").unwrap();
+        assert_eq!(uart.read_exact(4), b"ping");
+        (&uart.master).write_all(b"pong").unwrap();
+        let mut got = [0u8; 4];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"pong");
+    }
+}
+
+/// SIGHUP asks a daemon to reload its configuration; the bridge has none, so it says so and
+/// keeps the device open and the client connected (a hang-up of its terminal ends it
+/// instead: tests/example_echo.rs).
+#[test]
+fn sighup_says_nothing_to_reload_and_the_bridge_goes_on() {
+    if !termios_works() {
+        return;
+    }
+    let uart = Uart::new();
+    let (mut bridge, addr) = start(&uart);
+    let mut client = connect(addr);
+    bridge.expect_line("the client", |l| l.contains(" connected to "));
+    for _ in 0..2 {
+        bridge.signal(Signal::HUP);
+        bridge.expect_line("the SIGHUP line", |l| {
+            l == "SIGHUP: nothing to reload (no config file); still running"
+        });
+    }
+    client.write_all(b"after HUP").unwrap();
+    assert_eq!(uart.read_exact(9), b"after HUP");
+    (&uart.master).write_all(b"still up").unwrap();
+    let mut got = [0u8; 8];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"still up");
+    bridge.signal(Signal::TERM);
+    let (status, _) = bridge.finish();
+    assert_eq!(status.code(), Some(0), "{}", bridge.stderr());
 }
