@@ -214,7 +214,7 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
     };
     // Boxed: with N = 1024 the loop's fixed tables take tens of KiB.
     let mut lp: Box<Loop<B, N>> = Box::new(EventLoop::new(ctx));
-    let lfd = lp.context().listener.as_raw_fd();
+    let lfd = lp.context_mut().listener.as_raw_fd();
     lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>)
         .map_err(|e| format!("watch the listener: {e}"))?;
     for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
@@ -224,7 +224,7 @@ fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
     // std's stdout is line-buffered even into a pipe: the test reading this sees it at once.
     println!("listening on {local}");
     lp.run().map_err(|e| format!("event loop: {e}"))?;
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     Ok((ctx.served, ctx.echoed))
 }
 
@@ -241,7 +241,7 @@ fn on_signal<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: SignalEvent) {
 /// The listener is readable: accept what is waiting, up to a batch.
 fn on_accept<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: IoEvent) {
     for _ in 0..ACCEPT_BATCH {
-        match lp.context().listener.accept() {
+        match lp.context_mut().listener.accept() {
             Ok((stream, peer)) => add_conn(lp, stream, peer),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) => match e.raw_os_error().map(Errno::from_raw_os_error) {
@@ -263,7 +263,7 @@ fn on_accept<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: IoEvent) {
 /// returning would spin: give up the reserve fd, accept and close the client, take the reserve
 /// back. If that fails too, stop watching the listener for a short while.
 fn out_of_fds<B: Backend, const N: usize>(lp: &mut Loop<B, N>) {
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     ctx.reserve = None;
     // The client is closed before the reserve is taken back: its fd is the one just freed.
     let refused = ctx.listener.accept().map(|(stream, peer)| {
@@ -280,7 +280,8 @@ fn out_of_fds<B: Backend, const N: usize>(lp: &mut Loop<B, N>) {
         Err(_) => {
             let lfd = ctx.listener.as_raw_fd();
             eprintln!("out of file descriptors: not accepting for {ACCEPT_PAUSE:?}");
-            if lp.unregister(lfd).is_ok() && lp.add_timer(ACCEPT_PAUSE, on_resume::<B, N>).is_err()
+            if lp.unregister(lfd).is_ok()
+                && lp.add_timer(ACCEPT_PAUSE, 0, on_resume::<B, N>).is_err()
             {
                 // No timer to bring it back: watch it again at once rather than never.
                 let _ = lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>);
@@ -290,7 +291,7 @@ fn out_of_fds<B: Backend, const N: usize>(lp: &mut Loop<B, N>) {
 }
 
 fn on_resume<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: TimerEvent) {
-    let lfd = lp.context().listener.as_raw_fd();
+    let lfd = lp.context_mut().listener.as_raw_fd();
     if let Err(e) = lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>) {
         eprintln!("cannot watch the listener again: {e}");
         lp.stop();
@@ -298,7 +299,7 @@ fn on_resume<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: TimerEvent) {
 }
 
 fn add_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, stream: TcpStream, peer: SocketAddr) {
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     // Small echoes go out at once instead of waiting for Nagle's algorithm to batch them.
     if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
         return;
@@ -310,7 +311,7 @@ fn add_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, stream: TcpStream, 
     match lp.register(fd, Interest::READ, slot, on_conn::<B, N>) {
         Ok(_) => {}
         Err(e) => {
-            let ctx = lp.context();
+            let ctx = lp.context_mut();
             ctx.free.push(slot);
             let why = match e {
                 Error::Full => "table full",
@@ -321,7 +322,7 @@ fn add_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, stream: TcpStream, 
             return refuse(ctx, peer, why);
         }
     }
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     ctx.served += 1;
     if !ctx.quiet {
         println!("{peer} connected");
@@ -356,10 +357,10 @@ fn wanted(c: &Conn) -> Option<Interest> {
 /// The hot path: one `read` and one `send` per readiness, an `epoll_ctl` only when the
 /// buffer changes between empty, partly full and full.
 fn on_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: IoEvent) {
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     let (Some(c), Some(buf)) = (
-        ctx.conns.get_mut(ev.token),
-        ctx.bufs.get_mut(ev.token * BUF..(ev.token + 1) * BUF),
+        ctx.conns.get_mut(ev.data),
+        ctx.bufs.get_mut(ev.data * BUF..(ev.data + 1) * BUF),
     ) else {
         return;
     };
@@ -394,12 +395,12 @@ fn on_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: IoEvent) {
         Some(interest) => {
             c.interest = interest;
             if let Err(e) = lp.modify(fd, interest) {
-                close(lp, ev.token, Some(&e));
+                close(lp, ev.data, Some(&e));
             }
         }
         None => match failed {
-            Some(e) => close(lp, ev.token, Some(&e)),
-            None => close(lp, ev.token, None),
+            Some(e) => close(lp, ev.data, Some(&e)),
+            None => close(lp, ev.data, None),
         },
     }
 }
@@ -411,7 +412,7 @@ fn close<B: Backend, const N: usize>(
     slot: usize,
     why: Option<&dyn std::fmt::Display>,
 ) {
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     let Some(c) = ctx.conns.get_mut(slot) else {
         return;
     };

@@ -129,7 +129,7 @@ fn read_sensor(path: &Path) -> std::io::Result<String> {
 }
 
 fn on_tick(lp: &mut Loop, ev: TimerEvent) {
-    let d = lp.context();
+    let d = lp.context_mut();
     let t = common::monotonic().saturating_sub(d.start);
     match read_sensor(&d.now.path) {
         Ok(value) => {
@@ -162,7 +162,7 @@ fn on_tick(lp: &mut Loop, ev: TimerEvent) {
 fn on_signal(lp: &mut Loop, ev: SignalEvent) {
     if ev.signal != Signal::HUP || common::hangup() == common::Hangup::TerminalGone {
         lp.stop();
-    } else if lp.context().config.is_none() {
+    } else if lp.context_mut().config.is_none() {
         common::nothing_to_reload();
     } else {
         reload(lp);
@@ -171,7 +171,7 @@ fn on_signal(lp: &mut Loop, ev: SignalEvent) {
 
 /// SIGHUP with a config file: read it again, and restart the timer if the period changed.
 fn reload(lp: &mut Loop) {
-    let d = lp.context();
+    let d = lp.context_mut();
     let new = match load(&d.base, d.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -192,8 +192,8 @@ fn reload(lp: &mut Loop) {
         if let Some(old) = d.timer.take() {
             let _ = lp.cancel_timer(old);
         }
-        match lp.add_periodic(period, on_tick) {
-            Ok(id) => lp.context().timer = Some(id),
+        match lp.add_periodic(period, 0, on_tick) {
+            Ok(id) => lp.context_mut().timer = Some(id),
             Err(e) => {
                 eprintln!("cannot start the timer: {e}");
                 lp.stop();
@@ -262,15 +262,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let period = lp.context().now.period;
-    match lp.add_periodic(period, on_tick) {
-        Ok(id) => lp.context().timer = Some(id),
+    let period = lp.context_mut().now.period;
+    match lp.add_periodic(period, 0, on_tick) {
+        Ok(id) => lp.context_mut().timer = Some(id),
         Err(e) => {
             eprintln!("periodic_sensor: cannot start the timer: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let d = lp.context();
+    let d = lp.context_mut();
     println!(
         "reading {} every {} ms",
         d.now.path.display(),
@@ -283,7 +283,7 @@ fn main() -> ExitCode {
     // After a SIGHUP from a closed terminal, stdout may be gone: no panic then.
     common::last_words(format_args!(
         "stopped after {} readings",
-        lp.context().readings
+        lp.context_mut().readings
     ));
     ExitCode::SUCCESS
 }

@@ -134,7 +134,7 @@ fn on_signal(lp: &mut Loop, ev: SignalEvent) {
 }
 
 fn on_accept(lp: &mut Loop, _ev: IoEvent) {
-    let b = lp.context();
+    let b = lp.context_mut();
     let (mut stream, peer) = match b.listener.accept() {
         Ok(pair) => pair,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -160,7 +160,7 @@ fn on_accept(lp: &mut Loop, _ev: IoEvent) {
 
 /// The device is readable and/or writable.
 fn on_device(lp: &mut Loop, ev: IoEvent) {
-    let b = lp.context();
+    let b = lp.context_mut();
     if ev.ready.is_readable() {
         let read = if b.client.is_some() {
             b.to_net_win
@@ -188,7 +188,7 @@ fn on_device(lp: &mut Loop, ev: IoEvent) {
 
 /// The client is readable and/or writable.
 fn on_client(lp: &mut Loop, ev: IoEvent) {
-    let b = lp.context();
+    let b = lp.context_mut();
     let Some((stream, _)) = b.client.as_ref() else {
         return;
     };
@@ -247,7 +247,7 @@ fn flush_client(b: &mut Bridge) -> Result<(), Errno> {
 }
 
 fn drop_client(lp: &mut Loop, why: &str) {
-    let b = lp.context();
+    let b = lp.context_mut();
     let Some((stream, peer)) = b.client.take() else {
         return;
     };
@@ -279,7 +279,7 @@ fn set_interest(
 
 /// Brings both registrations in line with the buffers, and stops the loop on a device error.
 fn sync(lp: &mut Loop) {
-    let b = lp.context();
+    let b = lp.context_mut();
     if let Some(e) = b.failed.as_ref() {
         eprintln!("serial_bridge: {e}");
         lp.stop();
@@ -314,10 +314,10 @@ fn sync(lp: &mut Loop) {
         lp.stop();
         return;
     }
-    lp.context().dev_interest = dev_want;
+    lp.context_mut().dev_interest = dev_want;
     if let Some(fd) = client_fd {
         match set_interest(lp, fd, CLIENT, on_client, client_now, client_want) {
-            Ok(()) => lp.context().client_interest = client_want,
+            Ok(()) => lp.context_mut().client_interest = client_want,
             Err(e) => drop_client(lp, &format!("dropped: {e}")),
         }
     }
@@ -395,7 +395,7 @@ fn run(device: &Path, baud: u32, addr: SocketAddr) -> Result<(), String> {
         device.display()
     );
     lp.run().map_err(|e| format!("event loop: {e}"))?;
-    match lp.context().failed.take() {
+    match lp.context_mut().failed.take() {
         Some(e) => Err(e),
         None => Ok(()),
     }

@@ -252,7 +252,7 @@ impl Signal {
 ///
 /// fn on_signal(ev: &mut DefaultEventLoop<u32, 4, 0>, sig: SignalEvent) {
 ///     if sig.signal == Signal::HUP {
-///         *ev.context() += 1; // reload
+///         *ev.context_mut() += 1; // reload
 ///     }
 /// }
 /// # let _ = on_signal;

@@ -25,7 +25,7 @@
 //! arithmetic, exact while two equal deadlines were set fewer than 2^63 arms apart (292 years
 //! at one arm per nanosecond); deadlines are checked, never wrapped.
 //!
-//! Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets (measured on x86_64),
+//! Size: `T × 44 + 16` bytes with 8 bytes of data (a fn pointer) on 64-bit targets (measured on x86_64),
 //! unchanged by the 64-bit generation and sequence: the generation shares its word with the
 //! heap position, and the free list lives in the heap array. By layout about `T × 44 + 16`
 //! on 32-bit ARM too, up from `T × 36 + 16` with 32-bit counters (a `u64` is 8-byte aligned
@@ -80,16 +80,16 @@ pub struct TimerId(u64);
 /// let mut timers = Timers::<&str, 2>::new();
 /// timers.add(Instant::from_nanos(5), None, "once").unwrap();
 /// let e = timers.expire(Instant::from_nanos(7)).unwrap();
-/// assert_eq!((e.handler, e.deadline, e.missed), ("once", Instant::from_nanos(5), 0));
+/// assert_eq!((e.data, e.deadline, e.missed), ("once", Instant::from_nanos(5), 0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expired<H> {
+pub struct Expired<D> {
     /// The timer's id: still armed for a periodic timer, stale for a one-shot timer and for a
     /// periodic one whose next deadline would lie past [`Instant::MAX`] (this was its last
     /// firing; [`Timers::contains`] tells which).
     pub id: TimerId,
     /// What was stored with the timer.
-    pub handler: H,
+    pub data: D,
     /// The deadline that was reached (never later than the `now` given to `expire`).
     pub deadline: Instant,
     /// Whole periods that passed after `deadline` without firing, skipped (periodic only);
@@ -98,7 +98,7 @@ pub struct Expired<H> {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Slot<H> {
+struct Slot<D> {
     deadline: u64,
     /// Nanoseconds; 0 for a one-shot timer.
     period: u64,
@@ -107,10 +107,11 @@ struct Slot<H> {
     /// `generation << slot_bits(T) | heap position` (the position is meaningful while armed).
     tag: u64,
     /// `Some` exactly while armed.
-    handler: Option<H>,
+    data: Option<D>,
 }
 
-/// A table of at most `T` timers carrying a `H` each (the event loop stores a handler).
+/// A table of at most `T` timers carrying a value `D` each, the timer's data (the event loop
+/// stores the handler and the user's data there).
 ///
 /// Time is passed in ([`Instant`]), never read here, so the table is pure and testable; the
 /// event loop reads the clock only when a timer is armed.
@@ -125,7 +126,7 @@ struct Slot<H> {
 /// late caller missed; one whose next deadline would lie past [`Instant::MAX`] fires that last
 /// time and is disarmed, so `expire` loops always end.
 ///
-/// Size: `T × 44 + 16` bytes with a fn-pointer handler on 64-bit targets, and by layout
+/// Size: `T × 44 + 16` bytes with 8 bytes of data (a fn pointer) on 64-bit targets, and by layout
 /// about the same on 32-bit ARM.
 ///
 /// # Examples
@@ -144,20 +145,20 @@ struct Slot<H> {
 /// let now = t0 + Duration::from_millis(25);
 /// let mut fired = Vec::new();
 /// while let Some(e) = timers.expire(now) {
-///     fired.push(e.handler);
+///     fired.push(e.data);
 /// }
 /// assert_eq!(fired, ['a', 'b']); // deadline order; 'c' is not due yet
 /// ```
 #[derive(Debug, Clone)]
-pub struct Timers<H, const T: usize> {
-    slots: [Slot<H>; T],
+pub struct Timers<D, const T: usize> {
+    slots: [Slot<D>; T],
     /// Armed slots as a heap in `heap[..len]`, free slots in `heap[len..]`.
     heap: [u32; T],
     len: u32,
     seq: u64,
 }
 
-impl<H: Copy, const T: usize> Timers<H, T> {
+impl<D: Copy, const T: usize> Timers<D, T> {
     const BITS: u32 = slot_bits(T);
     /// The slot-number (or heap-position) bits of an id or a tag.
     const LOW: u64 = (1 << Self::BITS) - 1;
@@ -191,7 +192,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
                     period: 0,
                     seq: 0,
                     tag: 0,
-                    handler: None,
+                    data: None,
                 }
             }; T],
             heap,
@@ -245,12 +246,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// timers.add(Instant::ZERO, Some(Duration::from_millis(2)), ()).unwrap();
     /// assert_eq!(timers.add(Instant::ZERO, None, ()), Err(Error::Full));
     /// ```
-    pub fn add(
-        &mut self,
-        deadline: Instant,
-        period: Option<Duration>,
-        handler: H,
-    ) -> Result<TimerId> {
+    pub fn add(&mut self, deadline: Instant, period: Option<Duration>, data: D) -> Result<TimerId> {
         let period = match period {
             Some(p) if p.is_zero() => return Err(Error::InvalidPeriod),
             Some(p) => duration_nanos(p),
@@ -266,7 +262,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         s.deadline = deadline.as_nanos();
         s.period = period;
         s.seq = seq;
-        s.handler = Some(handler);
+        s.data = Some(data);
         s.tag = (s.tag & !Self::LOW) | u64::from(pos);
         let id = TimerId((s.tag & !Self::LOW) | u64::from(slot));
         self.len += 1;
@@ -289,11 +285,11 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert_eq!(timers.cancel(id), Ok(7));
     /// assert_eq!(timers.cancel(id), Err(Error::NotRegistered));
     /// ```
-    pub fn cancel(&mut self, id: TimerId) -> Result<H> {
+    pub fn cancel(&mut self, id: TimerId) -> Result<D> {
         let (slot, pos) = self.armed(id).ok_or(Error::NotRegistered)?;
-        let handler = self.free(slot);
+        let data = self.free(slot);
         self.remove_at(pos);
-        handler.ok_or(Error::NotRegistered)
+        data.ok_or(Error::NotRegistered)
     }
 
     /// Whether `id` names an armed timer. O(1).
@@ -377,13 +373,13 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     /// assert!(timers.expire(Instant::MAX).is_some());
     /// assert!(!timers.contains(id));
     /// ```
-    pub fn expire(&mut self, now: Instant) -> Option<Expired<H>> {
+    pub fn expire(&mut self, now: Instant) -> Option<Expired<D>> {
         if self.len == 0 {
             return None;
         }
         let slot = self.heap[0];
         let s = self.slots[slot as usize];
-        let handler = s.handler?;
+        let data = s.data?;
         // `None` while not due.
         let late = now.as_nanos().checked_sub(s.deadline)?;
         let id = TimerId((s.tag & !Self::LOW) | u64::from(slot));
@@ -413,7 +409,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         }
         Some(Expired {
             id,
-            handler,
+            data,
             deadline: Instant::from_nanos(s.deadline),
             missed,
         })
@@ -424,7 +420,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
         // Both below T < u32::MAX, so the casts keep every bit.
         let slot = (id.0 & Self::LOW) as u32;
         let s = self.slots.get(slot as usize)?;
-        if s.handler.is_some() && (s.tag ^ id.0) & !Self::LOW == 0 {
+        if s.data.is_some() && (s.tag ^ id.0) & !Self::LOW == 0 {
             Some((slot, (s.tag & Self::LOW) as u32))
         } else {
             None
@@ -439,13 +435,13 @@ impl<H: Copy, const T: usize> Timers<H, T> {
 
     /// Frees an armed slot (moving its generation on); the caller then removes it from the
     /// heap.
-    fn free(&mut self, slot: u32) -> Option<H> {
+    fn free(&mut self, slot: u32) -> Option<D> {
         let s = &mut self.slots[slot as usize];
-        let handler = s.handler.take();
+        let data = s.data.take();
         // Adds one to the generation bits; wraps after 2^(64 - BITS) frees, leaving the
         // position bits alone.
         s.tag = s.tag.wrapping_add(Self::GENERATION_ONE);
-        handler
+        data
     }
 
     /// Removes heap entry `pos`: the last entry fills the hole and moves up or down; the
@@ -520,7 +516,7 @@ impl<H: Copy, const T: usize> Timers<H, T> {
     }
 }
 
-impl<H: Copy, const T: usize> Default for Timers<H, T> {
+impl<D: Copy, const T: usize> Default for Timers<D, T> {
     fn default() -> Self {
         Self::new()
     }
@@ -539,7 +535,7 @@ mod tests {
     fn stale_id_cannot_cancel_the_timer_reusing_its_slot() {
         let mut t = Timers::<u32, 1>::new();
         let a = t.add(at(10), None, 1).unwrap();
-        assert_eq!(t.expire(at(10)).map(|e| e.handler), Some(1));
+        assert_eq!(t.expire(at(10)).map(|e| e.data), Some(1));
         let b = t.add(at(20), None, 2).unwrap();
         assert_eq!(t.cancel(a), Err(Error::NotRegistered));
         assert!(t.contains(b));
@@ -568,8 +564,7 @@ mod tests {
         for i in 0..8 {
             t.add(at(5), None, i).unwrap();
         }
-        let order: Vec<u32, 8> =
-            core::iter::from_fn(|| t.expire(at(5)).map(|e| e.handler)).collect();
+        let order: Vec<u32, 8> = core::iter::from_fn(|| t.expire(at(5)).map(|e| e.data)).collect();
         assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
     }
 
@@ -626,8 +621,8 @@ mod tests {
                 !t.contains(e.id),
                 "a timer fired at the end of time stays armed"
             );
-            if e.handler != (99, 99) {
-                fired[e.handler.0][e.handler.1] += 1;
+            if e.data != (99, 99) {
+                fired[e.data.0][e.data.1] += 1;
             }
         }
         assert_eq!(calls, 37);
@@ -722,8 +717,8 @@ mod tests {
         let wrapped = t.add(at(9), None, 3).unwrap();
         assert_eq!(wrapped, a);
         assert_eq!(t.next_deadline(), Some(at(5)));
-        assert_eq!(t.expire(at(9)).map(|e| e.handler), Some(1));
-        assert_eq!(t.expire(at(9)).map(|e| e.handler), Some(3));
+        assert_eq!(t.expire(at(9)).map(|e| e.data), Some(1));
+        assert_eq!(t.expire(at(9)).map(|e| e.data), Some(3));
         // T = 1 has no slot bits: the whole id is the generation.
         let mut one = Timers::<(), 1>::new();
         let first = one.add(at(0), None, ()).unwrap();
@@ -744,8 +739,8 @@ mod tests {
         t.add(at(50), None, 'a').unwrap();
         t.seq = t.seq.wrapping_add((1 << 31) + 1);
         t.add(at(50), None, 'b').unwrap();
-        assert_eq!(t.expire(at(50)).map(|e| e.handler), Some('a'));
-        assert_eq!(t.expire(at(50)).map(|e| e.handler), Some('b'));
+        assert_eq!(t.expire(at(50)).map(|e| e.data), Some('a'));
+        assert_eq!(t.expire(at(50)).map(|e| e.data), Some('b'));
     }
 
     /// The 64-bit sequence itself wraps (after 2^64 arms) without breaking the order.
@@ -757,17 +752,16 @@ mod tests {
             t.add(at(5), None, i).unwrap();
         }
         assert_eq!(t.seq, 4);
-        let order: Vec<u32, 8> =
-            core::iter::from_fn(|| t.expire(at(5)).map(|e| e.handler)).collect();
+        let order: Vec<u32, 8> = core::iter::from_fn(|| t.expire(at(5)).map(|e| e.data)).collect();
         assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
         // A periodic timer re-armed across the wrap goes behind an equal deadline set before.
         let mut t = Timers::<char, 2>::new();
         t.seq = u64::MAX;
         t.add(at(10), Some(Duration::from_nanos(10)), 'p').unwrap(); // seq MAX, next at 20
         t.add(at(20), None, 'o').unwrap(); // seq 0
-        assert_eq!(t.expire(at(10)).map(|e| e.handler), Some('p')); // re-armed: seq 1
-        assert_eq!(t.expire(at(20)).map(|e| e.handler), Some('o'));
-        assert_eq!(t.expire(at(20)).map(|e| e.handler), Some('p'));
+        assert_eq!(t.expire(at(10)).map(|e| e.data), Some('p')); // re-armed: seq 1
+        assert_eq!(t.expire(at(20)).map(|e| e.data), Some('o'));
+        assert_eq!(t.expire(at(20)).map(|e| e.data), Some('p'));
     }
 
     /// Counters and lengths at their edges: a full table of the largest handled lateness, a
@@ -785,14 +779,14 @@ mod tests {
         assert_eq!(t.len(), 3);
         // Duration::MAX is clamped to u64::MAX ns; 0 + 1 × that = MAX: still representable.
         let e = t.expire(at(u64::MAX - 1)).unwrap();
-        assert_eq!((e.handler, e.missed), (0, 0));
+        assert_eq!((e.data, e.missed), (0, 0));
         assert_eq!(t.deadline(a), Some(Instant::MAX));
         let e = t.expire(at(u64::MAX - 1)).unwrap();
-        assert_eq!((e.handler, e.missed), (1, 0));
+        assert_eq!((e.data, e.missed), (1, 0));
         assert_eq!(t.deadline(b), Some(Instant::MAX));
         // (MAX - 2) / 2 periods missed: saturated; next grid point MAX, representable.
         let e = t.expire(at(u64::MAX - 1)).unwrap();
-        assert_eq!((e.handler, e.missed), (2, u32::MAX));
+        assert_eq!((e.data, e.missed), (2, u32::MAX));
         assert_eq!(t.deadline(c), Some(Instant::MAX));
         assert!(t.expire(at(u64::MAX - 1)).is_none());
         for _ in 0..3 {

@@ -38,7 +38,7 @@ use rustix::io::Errno;
 /// use std::time::Duration;
 ///
 /// fn on_wake(ev: &mut DefaultEventLoop<u32, 4, 0>) {
-///     *ev.context() += 1;
+///     *ev.context_mut() += 1;
 ///     ev.stop();
 /// }
 ///
@@ -49,7 +49,7 @@ use rustix::io::Errno;
 ///     waker.wake().unwrap();
 /// });
 /// ev.run().unwrap(); // blocks with no timeout until the wake
-/// assert_eq!(*ev.context(), 1);
+/// assert_eq!(*ev.context_mut(), 1);
 /// t.join().unwrap();
 /// ```
 #[derive(Debug)]
@@ -77,7 +77,7 @@ impl Waker {
     /// # use picosel::DefaultEventLoop;
     /// # use std::time::Duration;
     /// fn on_wake(ev: &mut DefaultEventLoop<u32, 4, 0>) {
-    ///     *ev.context() += 1;
+    ///     *ev.context_mut() += 1;
     /// }
     /// let mut ev = DefaultEventLoop::<u32, 4, 0>::new(0);
     /// let waker = ev.waker(on_wake).unwrap();
@@ -85,7 +85,7 @@ impl Waker {
     ///     waker.wake().unwrap();
     /// }
     /// assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1); // coalesced
-    /// assert_eq!(*ev.context(), 1);
+    /// assert_eq!(*ev.context_mut(), 1);
     /// ```
     #[doc(alias = "eventfd_write")]
     pub fn wake(&self) -> Result<()> {

@@ -55,11 +55,11 @@ fn put(w: &OwnedFd) {
 }
 
 fn record<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
+    ev.context_mut().io.push(io);
 }
 
 fn tokens(io: &[IoEvent]) -> Vec<usize> {
-    let mut t: Vec<usize> = io.iter().map(|e| e.token).collect();
+    let mut t: Vec<usize> = io.iter().map(|e| e.data).collect();
     t.sort();
     t
 }
@@ -77,14 +77,14 @@ fn handlers_run_for_the_right_fds_with_the_right_readiness<B: Backend>() {
     put(&pipes[0].1);
     put(&pipes[2].1);
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 3);
-    let io = std::mem::take(&mut ev.context().io);
+    let io = std::mem::take(&mut ev.context_mut().io);
     assert_eq!(tokens(&io), [0, 2, 10]);
     for e in &io {
-        let (fd, ready) = match e.token {
+        let (fd, ready) = match e.data {
             10 => (pipes[1].1.as_raw_fd(), Ready::WRITE),
             t => (pipes[t].0.as_raw_fd(), Ready::READ),
         };
-        assert_eq!((e.fd, e.ready), (fd, ready), "token {}", e.token);
+        assert_eq!((e.fd, e.ready), (fd, ready), "data {}", e.data);
     }
     assert_eq!(ev.len(), 4);
 }
@@ -92,8 +92,8 @@ fn handlers_run_for_the_right_fds_with_the_right_readiness<B: Backend>() {
 /// Token 0's handler: registers fd 1 (readable), widens fd 2's interest to WRITE, and
 /// unregisters itself.
 fn reshape<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
-    let (one, two) = (ev.context().fd(1), ev.context().fd(2));
+    ev.context_mut().io.push(io);
+    let (one, two) = (ev.context_mut().fd(1), ev.context_mut().fd(2));
     ev.register(one, Interest::READ, 1, record::<B>).unwrap();
     ev.modify(two, Interest::READ | Interest::WRITE).unwrap();
     ev.unregister(io.fd).unwrap();
@@ -107,17 +107,17 @@ fn handler_registers_modifies_and_unregisters_during_dispatch<B: Backend>() {
     let mut ev = L::<B>::new(Ctx::default());
     ev.register(&a, Interest::READ, 0, reshape::<B>).unwrap();
     ev.register(&s, Interest::READ, 2, record::<B>).unwrap();
-    ev.context().fds = vec![None, Some(b), Some(s)];
+    ev.context_mut().fds = vec![None, Some(b), Some(s)];
     put(&aw);
     put(&bw);
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    assert_eq!(tokens(&ev.context().io), [0]);
-    ev.context().io.clear();
+    assert_eq!(tokens(&ev.context_mut().io), [0]);
+    ev.context_mut().io.clear();
     // `a` is still readable but unregistered; `b` is new; the socket is now writable.
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 2);
-    let io = std::mem::take(&mut ev.context().io);
+    let io = std::mem::take(&mut ev.context_mut().io);
     assert_eq!(tokens(&io), [1, 2]);
-    let sock = io.iter().find(|e| e.token == 2).unwrap();
+    let sock = io.iter().find(|e| e.data == 2).unwrap();
     assert_eq!(sock.ready, Ready::WRITE);
     assert!(!ev.is_registered(&a));
     assert_eq!(ev.len(), 2);
@@ -125,8 +125,8 @@ fn handler_registers_modifies_and_unregisters_during_dispatch<B: Backend>() {
 
 /// Unregisters itself and the other of the pair (tokens 0 and 1).
 fn drop_both<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
-    let other = ev.context().fd(1 - io.token);
+    ev.context_mut().io.push(io);
+    let other = ev.context_mut().fd(1 - io.data);
     ev.unregister(io.fd).unwrap();
     ev.unregister(other).unwrap();
 }
@@ -139,10 +139,10 @@ fn handler_unregisters_itself_and_another_with_a_queued_event<B: Backend>() {
     let mut ev = L::<B>::new(Ctx::default());
     ev.register(&a, Interest::READ, 0, drop_both::<B>).unwrap();
     ev.register(&b, Interest::READ, 1, drop_both::<B>).unwrap();
-    ev.context().fds = vec![Some(a), Some(b)];
+    ev.context_mut().fds = vec![Some(a), Some(b)];
     // Both are ready in the same batch; whichever runs first removes the other's event.
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    assert_eq!(ev.context().io.len(), 1);
+    assert_eq!(ev.context_mut().io.len(), 1);
     assert!(ev.is_empty());
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
 }
@@ -150,17 +150,17 @@ fn handler_unregisters_itself_and_another_with_a_queued_event<B: Backend>() {
 /// Closes the other of the pair and registers a new, empty pipe under the same number
 /// (`dup2` reuses it), with token 99.
 fn replace_other<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
-    let other = 1 - io.token;
-    let number = ev.context().fd(other);
+    ev.context_mut().io.push(io);
+    let other = 1 - io.data;
+    let number = ev.context_mut().fd(other);
     ev.unregister(number).unwrap();
     let (new_r, new_w) = pipe();
-    let mut old = ev.context().fds[other].take().unwrap();
+    let mut old = ev.context_mut().fds[other].take().unwrap();
     rustix::io::dup2(&new_r, &mut old).unwrap(); // closes the old pipe, reuses its number
     assert_eq!(old.as_raw_fd(), number);
     ev.register(&old, Interest::READ, 99, record::<B>).unwrap();
-    ev.context().fds[other] = Some(old);
-    ev.context().fds.push(Some(new_w)); // token 2: the new pipe's writer
+    ev.context_mut().fds[other] = Some(old);
+    ev.context_mut().fds.push(Some(new_w)); // token 2: the new pipe's writer
 }
 
 fn closed_and_reused_fd_gets_no_stale_event<B: Backend>() {
@@ -173,21 +173,21 @@ fn closed_and_reused_fd_gets_no_stale_event<B: Backend>() {
         .unwrap();
     ev.register(&b, Interest::READ, 1, replace_other::<B>)
         .unwrap();
-    ev.context().fds = vec![Some(a), Some(b)];
+    ev.context_mut().fds = vec![Some(a), Some(b)];
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
     // The old event of the replaced number went neither to its old handler nor to token 99.
-    let io = std::mem::take(&mut ev.context().io);
+    let io = std::mem::take(&mut ev.context_mut().io);
     assert_eq!(io.len(), 1, "{io:?}");
-    let first = io[0].token;
+    let first = io[0].data;
     // The replaced first runner's pipe still has data, so it runs again and replaces back;
     // make it stop: unregister it.
-    let first_fd = ev.context().fd(first);
+    let first_fd = ev.context_mut().fd(first);
     ev.unregister(first_fd).unwrap();
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
     // The new pipe behind the reused number works normally.
-    put(ev.context_ref().fds[2].as_ref().unwrap());
+    put(ev.context().fds[2].as_ref().unwrap());
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    assert_eq!(tokens(&ev.context().io), [99]);
+    assert_eq!(tokens(&ev.context_mut().io), [99]);
 }
 
 fn modify_keeps_handler_and_token_and_rearms_oneshot<B: Backend>() {
@@ -200,14 +200,14 @@ fn modify_keeps_handler_and_token_and_rearms_oneshot<B: Backend>() {
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0); // disarmed, data still there
     ev.modify(&r, Interest::READ).unwrap();
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    assert_eq!(tokens(&ev.context().io), [5, 5]);
+    assert_eq!(tokens(&ev.context_mut().io), [5, 5]);
     assert_eq!(ev.modify(&w, Interest::READ), Err(Error::NotRegistered));
 }
 
 fn other_handler<B: Backend>(ev: &mut L<B>, io: IoEvent) {
     let mut io = io;
-    io.token += 1000;
-    ev.context().io.push(io);
+    io.data += 1000;
+    ev.context_mut().io.push(io);
 }
 
 fn set_handler_replaces_handler_and_token<B: Backend>() {
@@ -217,7 +217,7 @@ fn set_handler_replaces_handler_and_token<B: Backend>() {
     put(&w);
     ev.set_handler(&r, 2, other_handler::<B>).unwrap();
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    assert_eq!(tokens(&ev.context().io), [1002]);
+    assert_eq!(tokens(&ev.context_mut().io), [1002]);
     assert_eq!(
         ev.set_handler(&w, 0, record::<B>),
         Err(Error::NotRegistered)
@@ -226,9 +226,9 @@ fn set_handler_replaces_handler_and_token<B: Backend>() {
 
 /// Gives the other of the pair (tokens 0 and 1) a new handler and token.
 fn switch_other<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
-    let other = 1 - io.token;
-    let fd = ev.context().fd(other);
+    ev.context_mut().io.push(io);
+    let other = 1 - io.data;
+    let fd = ev.context_mut().fd(other);
     ev.set_handler(fd, other, other_handler::<B>).unwrap();
 }
 
@@ -242,21 +242,21 @@ fn queued_event_goes_to_the_handler_set_during_the_batch<B: Backend>() {
         .unwrap();
     ev.register(&b, Interest::READ, 1, switch_other::<B>)
         .unwrap();
-    ev.context().fds = vec![Some(a), Some(b)];
+    ev.context_mut().fds = vec![Some(a), Some(b)];
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 2);
-    let io = std::mem::take(&mut ev.context().io);
+    let io = std::mem::take(&mut ev.context_mut().io);
     // The first one ran its own handler; the second, still queued, went to the new one.
     assert_eq!(io.len(), 2);
     assert!(
-        io[0].token < 2 && io[1].token == 1000 + (1 - io[0].token),
+        io[0].data < 2 && io[1].data == 1000 + (1 - io[0].data),
         "{io:?}"
     );
 }
 
 /// Narrows the other of the pair (tokens 0 and 1) from READ to WRITE.
 fn narrow_other<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
-    let fd = ev.context().fd(1 - io.token);
+    ev.context_mut().io.push(io);
+    let fd = ev.context_mut().fd(1 - io.data);
     if ev.is_registered(fd) {
         ev.modify(fd, Interest::WRITE).unwrap();
     }
@@ -273,21 +273,18 @@ fn queued_event_is_masked_to_the_interest_set_during_the_batch<B: Backend>() {
         .unwrap();
     ev.register(&b, Interest::READ, 1, narrow_other::<B>)
         .unwrap();
-    ev.context().fds = vec![Some(a.into()), Some(b.into())];
+    ev.context_mut().fds = vec![Some(a.into()), Some(b.into())];
     // Both were readable at the wait; the second's READ no longer matches its interest.
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    let first = ev.context().io[0];
+    let first = ev.context_mut().io[0];
     assert_eq!(first.ready, Ready::READ);
     // Next turn, without the first: the narrowed one reports WRITE.
-    let first_fd = ev.context().fd(first.token);
+    let first_fd = ev.context_mut().fd(first.data);
     ev.unregister(first_fd).unwrap();
-    ev.context().io.clear();
+    ev.context_mut().io.clear();
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    let second = ev.context().io[0];
-    assert_eq!(
-        (second.token, second.ready),
-        (1 - first.token, Ready::WRITE)
-    );
+    let second = ev.context_mut().io[0];
+    assert_eq!((second.data, second.ready), (1 - first.data, Ready::WRITE));
 }
 
 fn nop_wake<B: Backend, const N: usize>(_ev: &mut EventLoop<B, Ctx, N, 8>) {}
@@ -316,8 +313,8 @@ fn full_table_counts_the_loop_s_own_fds<B: Backend>() {
 
 fn stop_here<B: Backend>(ev: &mut L<B>, io: IoEvent) {
     let stopped = ev.is_stopped();
-    ev.context().saw_stopped.push(stopped);
-    ev.context().io.push(io);
+    ev.context_mut().saw_stopped.push(stopped);
+    ev.context_mut().io.push(io);
     ev.stop();
 }
 
@@ -328,7 +325,7 @@ fn stop_ends_run_and_run_clears_the_flag<B: Backend>() {
     ev.run().unwrap();
     assert!(ev.is_stopped());
     ev.run().unwrap();
-    assert_eq!(ev.context().saw_stopped, [false, false]);
+    assert_eq!(ev.context_mut().saw_stopped, [false, false]);
 }
 
 fn io_dispatch_makes_no_registration_syscalls<B: Backend>() {
@@ -363,28 +360,28 @@ fn unsafe_free_borrow<'a>(fd: RawFd) -> rustix::fd::BorrowedFd<'a> {
 // ---- CONFORMANCE 23: timers -------------------------------------------------------------------
 
 fn tagged<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
-    let tag = ev.context().tag(t.id);
+    let tag = ev.context_mut().tag(t.id);
     let next = ev.timer_deadline(t.id);
-    ev.context()
+    ev.context_mut()
         .fired
         .push((tag, Instant::now(), t.missed, next));
 }
 
 fn add<B: Backend>(ev: &mut L<B>, after: Duration, tag: u32) -> TimerId {
-    let id = ev.add_timer(after, tagged::<B>).unwrap();
-    ev.context().timers.push((id, tag));
+    let id = ev.add_timer(after, 0, tagged::<B>).unwrap();
+    ev.context_mut().timers.push((id, tag));
     id
 }
 
 /// Runs turns until `n` timers fired (bounded).
 fn run_until_fired<B: Backend>(ev: &mut L<B>, n: usize) {
     for _ in 0..10_000 {
-        if ev.context().fired.len() >= n {
+        if ev.context_mut().fired.len() >= n {
             return;
         }
         ev.run_once(None).unwrap();
     }
-    panic!("only {} of {n} timers fired", ev.context().fired.len());
+    panic!("only {} of {n} timers fired", ev.context_mut().fired.len());
 }
 
 fn timers_fire_in_deadline_order_and_never_early<B: Backend>() {
@@ -394,7 +391,7 @@ fn timers_fire_in_deadline_order_and_never_early<B: Backend>() {
         add(&mut ev, MS * ms, ms);
     }
     run_until_fired(&mut ev, 5);
-    let fired = &ev.context().fired;
+    let fired = &ev.context_mut().fired;
     let order: Vec<u32> = fired.iter().map(|f| f.0).collect();
     assert_eq!(order, [0, 10, 10, 20, 30]);
     for &(ms, at, missed, next) in fired {
@@ -429,8 +426,10 @@ fn wait_is_cut_short_by_the_next_timer<B: Backend>() {
 
 fn tick<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
     let next = ev.timer_deadline(t.id);
-    ev.context().fired.push((0, Instant::now(), t.missed, next));
-    let accounted: u32 = ev.context().fired.iter().map(|f| 1 + f.2).sum();
+    ev.context_mut()
+        .fired
+        .push((0, Instant::now(), t.missed, next));
+    let accounted: u32 = ev.context_mut().fired.iter().map(|f| 1 + f.2).sum();
     if accounted >= 100 {
         ev.cancel_timer(t.id).unwrap();
         ev.stop();
@@ -440,11 +439,11 @@ fn tick<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
 fn periodic_timer_keeps_its_grid_over_100_periods<B: Backend>() {
     let period = MS * 2;
     let mut ev = L::<B>::new(Ctx::default());
-    let id = ev.add_periodic(period, tick::<B>).unwrap();
+    let id = ev.add_periodic(period, 0, tick::<B>).unwrap();
     let first = ev.timer_deadline(id).unwrap();
     ev.run().unwrap();
     let mut n = 0u32; // grid index of the deadline that fired
-    for &(_, at, missed, next) in &ev.context().fired {
+    for &(_, at, missed, next) in &ev.context_mut().fired {
         let due = first + period * n;
         assert!(
             at >= due,
@@ -458,20 +457,20 @@ fn periodic_timer_keeps_its_grid_over_100_periods<B: Backend>() {
         }
     }
     assert!(n >= 100);
-    assert!(ev.context().fired.last().unwrap().1 >= first + period * 99);
+    assert!(ev.context_mut().fired.last().unwrap().1 >= first + period * 99);
     assert_eq!(ev.timer_count(), 0);
 }
 
 fn cancel_second<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
     tagged::<B>(ev, t);
-    let victim = ev.context().timers[1].0;
+    let victim = ev.context_mut().timers[1].0;
     ev.cancel_timer(victim).unwrap();
 }
 
 fn cancelled_timer_never_fires<B: Backend>() {
     let mut ev = L::<B>::new(Ctx::default());
-    let first = ev.add_timer(MS, cancel_second::<B>).unwrap();
-    ev.context().timers.push((first, 1));
+    let first = ev.add_timer(MS, 0, cancel_second::<B>).unwrap();
+    ev.context_mut().timers.push((first, 1));
     add(&mut ev, MS * 2, 2); // cancelled by the first, in the same pass
     let gone = add(&mut ev, MS * 3, 3);
     ev.cancel_timer(gone).unwrap();
@@ -479,33 +478,33 @@ fn cancelled_timer_never_fires<B: Backend>() {
     add(&mut ev, MS * 40, 4);
     std::thread::sleep(MS * 10); // both the first and second are due at the next check
     run_until_fired(&mut ev, 2);
-    let order: Vec<u32> = ev.context().fired.iter().map(|f| f.0).collect();
+    let order: Vec<u32> = ev.context_mut().fired.iter().map(|f| f.0).collect();
     assert_eq!(order, [1, 4]);
 }
 
 fn timer_table_full_is_a_clear_error<B: Backend>() {
     let mut ev = L::<B>::new(Ctx::default());
     let ids: Vec<TimerId> = (0..8).map(|i| add(&mut ev, MS * (100 + i), i)).collect();
-    assert_eq!(ev.add_timer(MS, tagged::<B>), Err(Error::Full));
-    assert_eq!(ev.add_periodic(MS, tagged::<B>), Err(Error::Full));
+    assert_eq!(ev.add_timer(MS, 0, tagged::<B>), Err(Error::Full));
+    assert_eq!(ev.add_periodic(MS, 0, tagged::<B>), Err(Error::Full));
     ev.cancel_timer(ids[3]).unwrap();
-    ev.add_timer(MS, tagged::<B>).unwrap();
+    ev.add_timer(MS, 0, tagged::<B>).unwrap();
     assert_eq!(ev.timer_count(), 8);
 }
 
 fn stale_timer_id_cannot_cancel_a_newer_timer<B: Backend>() {
     let mut ev = EventLoop::<B, Ctx, 16, 1>::new(Ctx::default());
     fn fired<B: Backend>(ev: &mut EventLoop<B, Ctx, 16, 1>, _t: TimerEvent) {
-        ev.context().wakes += 1;
+        ev.context_mut().wakes += 1;
     }
-    let old = ev.add_timer(MS, fired::<B>).unwrap();
-    while ev.context().wakes == 0 {
+    let old = ev.add_timer(MS, 0, fired::<B>).unwrap();
+    while ev.context_mut().wakes == 0 {
         ev.run_once(None).unwrap();
     }
-    let new = ev.add_timer(MS, fired::<B>).unwrap(); // same slot (T = 1)
+    let new = ev.add_timer(MS, 0, fired::<B>).unwrap(); // same slot (T = 1)
     assert_ne!(old, new);
     assert_eq!(ev.cancel_timer(old), Err(Error::NotRegistered));
-    while ev.context().wakes == 1 {
+    while ev.context_mut().wakes == 1 {
         ev.run_once(None).unwrap();
     }
     assert_eq!(ev.cancel_timer(new), Err(Error::NotRegistered)); // fired
@@ -519,7 +518,7 @@ mod signal {
     use picosel::{Signal, SignalEvent};
 
     fn on_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
-        ev.context().signals.push(sig);
+        ev.context_mut().signals.push(sig);
     }
 
     #[allow(unsafe_code)]
@@ -535,12 +534,12 @@ mod signal {
         assert_eq!(ev.len(), 0); // the signalfd is the loop's own
         raise(Signal::USR2);
         for _ in 0..100 {
-            if !ev.context().signals.is_empty() {
+            if !ev.context_mut().signals.is_empty() {
                 break;
             }
             ev.run_once(Some(MS * 100)).unwrap();
         }
-        let got = std::mem::take(&mut ev.context().signals);
+        let got = std::mem::take(&mut ev.context_mut().signals);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].signal, Signal::USR2);
         assert_eq!(
@@ -560,11 +559,11 @@ mod signal {
 // ---- CONFORMANCE 25: the waker -----------------------------------------------------------------
 
 fn count_wake<B: Backend>(ev: &mut L<B>) {
-    ev.context().wakes += 1;
+    ev.context_mut().wakes += 1;
 }
 
 fn watchdog<B: Backend>(ev: &mut L<B>, io: IoEvent) {
-    ev.context().io.push(io);
+    ev.context_mut().io.push(io);
 }
 
 fn waker_wakes_a_loop_blocked_without_timeout<B: Backend>() {
@@ -586,9 +585,9 @@ fn waker_wakes_a_loop_blocked_without_timeout<B: Backend>() {
     let ran = ev.run_once(None).unwrap();
     done_tx.send(()).unwrap();
     t.join().unwrap();
-    assert_eq!((ran, ev.context().wakes), (1, 1));
+    assert_eq!((ran, ev.context_mut().wakes), (1, 1));
     assert!(
-        ev.context().io.is_empty(),
+        ev.context_mut().io.is_empty(),
         "woken by the watchdog, not the waker"
     );
     assert!(start.elapsed() >= MS * 50);
@@ -608,7 +607,7 @@ fn wakes_coalesce_into_one_dispatch<B: Backend>() {
     });
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
-    assert_eq!(ev.context().wakes, 1);
+    assert_eq!(ev.context_mut().wakes, 1);
     // A second waker (another dup) wakes the same loop; a waker outlives its loop harmlessly.
     let other = ev.waker(count_wake::<B>).unwrap();
     other.wake().unwrap();
@@ -619,7 +618,7 @@ fn wakes_coalesce_into_one_dispatch<B: Backend>() {
 }
 
 fn stop_on_wake<B: Backend>(ev: &mut L<B>) {
-    ev.context().wakes += 1;
+    ev.context_mut().wakes += 1;
     ev.stop();
 }
 
@@ -632,7 +631,7 @@ fn waker_stops_run_from_another_thread<B: Backend>() {
     });
     ev.run().unwrap();
     t.join().unwrap();
-    assert_eq!(ev.context().wakes, 1);
+    assert_eq!(ev.context_mut().wakes, 1);
 }
 
 per_backend!(

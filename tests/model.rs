@@ -715,7 +715,7 @@ fn timer_period_overflow() {
     let period = Some(Duration::from_nanos(1));
     let id = t.add(picosel::Instant::from_nanos(0), period, 7).unwrap();
     let e = t.expire(picosel::Instant::MAX).expect("due");
-    assert_eq!((e.handler, e.missed), (7, u32::MAX));
+    assert_eq!((e.data, e.missed), (7, u32::MAX));
     // The next deadline lies beyond Instant::MAX: disarmed, neither saturated nor left at 0.
     assert_eq!(t.next_deadline(), None);
     assert!(!t.contains(id));

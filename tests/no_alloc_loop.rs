@@ -36,12 +36,12 @@ fn on_read<B: Backend>(ev: &mut L<B>, io: IoEvent) {
     let fd = unsafe { BorrowedFd::borrow_raw(io.fd) };
     let mut buf = [0u8; 16];
     let n = rustix::io::read(fd, &mut buf).unwrap();
-    ev.context().reads += n as u64;
+    ev.context_mut().reads += n as u64;
 }
 
 fn on_timer<B: Backend>(ev: &mut L<B>, t: TimerEvent) {
-    ev.context().timers += 1;
-    ev.context().missed += u64::from(t.missed);
+    ev.context_mut().timers += 1;
+    ev.context_mut().missed += u64::from(t.missed);
 }
 
 fn never<B: Backend>(_ev: &mut L<B>, _t: TimerEvent) {
@@ -51,11 +51,11 @@ fn never<B: Backend>(_ev: &mut L<B>, _t: TimerEvent) {
 #[cfg(feature = "signal")]
 fn on_signal<B: Backend>(ev: &mut L<B>, s: SignalEvent) {
     assert_eq!(s.signal, Signal::USR1);
-    ev.context().signals += 1;
+    ev.context_mut().signals += 1;
 }
 
 fn on_wake<B: Backend>(ev: &mut L<B>) {
-    ev.context().wakes += 1;
+    ev.context_mut().wakes += 1;
 }
 
 #[cfg(feature = "signal")]
@@ -81,14 +81,16 @@ fn loop_cycles<B: Backend>() {
         ev.add_signal(Signal::USR1, on_signal::<B>).unwrap();
         let waker = ev.waker(on_wake::<B>).unwrap();
         let periodic = ev
-            .add_periodic(Duration::from_micros(100), on_timer::<B>)
+            .add_periodic(Duration::from_micros(100), 0, on_timer::<B>)
             .unwrap();
         for i in 0..CYCLES {
             ev.register(&r, Interest::READ, i as usize, on_read::<B>)
                 .unwrap();
             rustix::io::write(&w, b"x").unwrap();
-            ev.add_timer(Duration::ZERO, on_timer::<B>).unwrap();
-            let gone = ev.add_timer(Duration::from_secs(60), never::<B>).unwrap();
+            ev.add_timer(Duration::ZERO, 0, on_timer::<B>).unwrap();
+            let gone = ev
+                .add_timer(Duration::from_secs(60), 0, never::<B>)
+                .unwrap();
             ev.cancel_timer(gone).unwrap();
             #[cfg(feature = "signal")]
             if i % 10 == 0 {
@@ -105,11 +107,11 @@ fn loop_cycles<B: Backend>() {
             ev.unregister(&r).unwrap();
         }
         // Collect any signal still pending.
-        while cfg!(feature = "signal") && ev.context().signals < CYCLES / 10 {
+        while cfg!(feature = "signal") && ev.context_mut().signals < CYCLES / 10 {
             ev.run_once(Some(Duration::from_millis(10))).unwrap();
         }
         ev.cancel_timer(periodic).unwrap();
-        let c = ev.context();
+        let c = ev.context_mut();
         totals = Ctx {
             reads: c.reads,
             timers: c.timers,

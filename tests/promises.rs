@@ -42,7 +42,7 @@ type Loop<B> = EventLoop<B, Ctx, 8, 2>;
 // 1. `stop` is not sticky.
 
 fn tick_and_stop<B: Backend>(ev: &mut Loop<B>, _t: TimerEvent) {
-    ev.context().ticks += 1;
+    ev.context_mut().ticks += 1;
     ev.stop();
 }
 
@@ -50,17 +50,17 @@ fn tick_and_stop<B: Backend>(ev: &mut Loop<B>, _t: TimerEvent) {
 /// `run_once` calls still fire timers and still wait for them: no busy loop.
 fn stop_then_run_once_keeps_timers_firing<B: Backend>() {
     let mut ev = Loop::<B>::new(Ctx::default());
-    ev.add_periodic(MS, tick_and_stop::<B>).unwrap();
+    ev.add_periodic(MS, 0, tick_and_stop::<B>).unwrap();
     ev.run().unwrap();
     assert!(ev.is_stopped());
-    assert_eq!(ev.context().ticks, 1);
+    assert_eq!(ev.context_mut().ticks, 1);
 
     let (mut turns, start) = (0u32, Instant::now());
     while start.elapsed() < 50 * MS {
         ev.run_once(Some(5 * MS)).unwrap();
         turns += 1;
     }
-    let ticks = ev.context().ticks;
+    let ticks = ev.context_mut().ticks;
     // About 50 ticks of 1 ms; a sticky stop gave none, over tens of thousands of turns.
     assert!(ticks >= 5, "{ticks} ticks in 50 ms of run_once after stop");
     assert!(
@@ -74,8 +74,8 @@ fn stop_then_run_once_keeps_timers_firing<B: Backend>() {
 
 fn nest_then_record<B: Backend>(ev: &mut Loop<B>, io: IoEvent) {
     let nested = ev.run_once(Some(Duration::ZERO));
-    ev.context().nested.push(nested);
-    ev.context().ran.push(io.fd);
+    ev.context_mut().nested.push(nested);
+    ev.context_mut().ran.push(io.fd);
 }
 
 /// A handler's `run_once` is refused with `InDispatch` and changes nothing: every event of the
@@ -97,19 +97,19 @@ fn nested_run_once_is_refused_and_the_batch_goes_on<B: Backend>() {
     write(&w1, b"a");
     write(&w2, b"b");
     assert_eq!(ev.run_once(Some(100 * MS)), Ok(2));
-    let mut ran = ev.context().ran.clone();
+    let mut ran = ev.context_mut().ran.clone();
     ran.sort();
     let mut want = vec![r1.as_raw_fd(), r2.as_raw_fd()];
     want.sort();
     assert_eq!(ran, want, "both events of the batch dispatched");
-    assert_eq!(ev.context().nested, [Err(Error::InDispatch); 2]);
+    assert_eq!(ev.context_mut().nested, [Err(Error::InDispatch); 2]);
     // From outside a handler, run_once works as before.
     assert_eq!(ev.run_once(Some(Duration::ZERO)), Ok(0));
 }
 
 fn panic_on_first<B: Backend>(ev: &mut Loop<B>, io: IoEvent) {
-    ev.context().ran.push(io.fd);
-    if ev.context().ran.len() == 1 {
+    ev.context_mut().ran.push(io.fd);
+    if ev.context_mut().ran.len() == 1 {
         panic!("handler failure (deliberate)");
     }
 }
@@ -128,12 +128,12 @@ fn panicking_handler_leaves_the_rest_to_the_next_turn<B: Backend>() {
     write(&w2, b"b");
     let caught = catch_unwind(AssertUnwindSafe(|| ev.run_once(Some(100 * MS))));
     assert!(caught.is_err(), "the handler's panic reaches the caller");
-    assert_eq!(ev.context().ran.len(), 1);
+    assert_eq!(ev.context_mut().ran.len(), 1);
     // The loop goes on: the rest of the batch first, without blocking.
     let start = Instant::now();
     assert_eq!(ev.run_once(Some(Duration::from_secs(5))), Ok(1));
     assert!(start.elapsed() < Duration::from_secs(1), "the rest waited");
-    let mut ran = ev.context().ran.clone();
+    let mut ran = ev.context_mut().ran.clone();
     ran.sort();
     let mut want = vec![r1.as_raw_fd(), r2.as_raw_fd()];
     want.sort();

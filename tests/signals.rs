@@ -44,14 +44,14 @@ struct Ctx {
 type L<B> = EventLoop<B, Ctx, 8, 2>;
 
 fn on_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
-    ev.context().signals.push(sig);
-    if ev.context().stop_on == Some(sig.signal) {
+    ev.context_mut().signals.push(sig);
+    if ev.context_mut().stop_on == Some(sig.signal) {
         ev.stop();
     }
 }
 
 fn on_watchdog<B: Backend>(ev: &mut L<B>, _io: IoEvent) {
-    ev.context().watchdog = true;
+    ev.context_mut().watchdog = true;
     ev.stop();
 }
 
@@ -85,7 +85,7 @@ fn new_loop<B: Backend>() -> L<B> {
 /// Runs turns until `n` signals were handled (bounded: 10 s).
 fn run_until<B: Backend>(ev: &mut L<B>, n: usize) {
     let start = Instant::now();
-    while ev.context().signals.len() < n {
+    while ev.context_mut().signals.len() < n {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "signal never arrived"
@@ -111,7 +111,10 @@ fn run_while<B: Backend>(ev: &mut L<B>, send: impl FnOnce() + Send + 'static) {
     done_tx.send(()).unwrap();
     t.join().unwrap();
     ev.unregister(&dog_r).unwrap();
-    assert!(!ev.context().watchdog, "run() was not ended by the signal");
+    assert!(
+        !ev.context_mut().watchdog,
+        "run() was not ended by the signal"
+    );
 }
 
 // ---- the checks -----------------------------------------------------------------------------
@@ -124,7 +127,7 @@ fn every_raised_signal_reaches_its_handler<B: Backend>() {
     // Six pending signals; the loop reads them a few at a time.
     run_until(&mut ev, HANDLED.len());
     let mut got: Vec<i32> = ev
-        .context()
+        .context_mut()
         .signals
         .iter()
         .map(|s| s.signal.as_raw())
@@ -133,7 +136,7 @@ fn every_raised_signal_reaches_its_handler<B: Backend>() {
     let mut want: Vec<i32> = HANDLED.iter().map(|s| s.as_raw()).collect();
     want.sort();
     assert_eq!(got, want);
-    for s in &ev.context().signals {
+    for s in &ev.context_mut().signals {
         assert_eq!((s.pid, s.uid), (pid(), uid()));
     }
 }
@@ -142,32 +145,32 @@ fn kill_to_the_process_reaches_the_handler<B: Backend>() {
     let mut ev = new_loop::<B>();
     kill_process(Signal::HUP);
     run_until(&mut ev, 1);
-    let s = ev.context().signals[0];
+    let s = ev.context_mut().signals[0];
     assert_eq!((s.signal, s.pid, s.uid), (Signal::HUP, pid(), uid()));
 }
 
 fn kill_from_another_thread_wakes_a_blocked_run<B: Backend>() {
     let mut ev = new_loop::<B>();
-    ev.context().stop_on = Some(Signal::USR1);
+    ev.context_mut().stop_on = Some(Signal::USR1);
     let start = Instant::now();
     run_while(&mut ev, || {
         std::thread::sleep(MS * 30);
         kill_process(Signal::USR1);
     });
-    assert_eq!(ev.context().signals.len(), 1);
-    assert_eq!(ev.context().signals[0].signal, Signal::USR1);
+    assert_eq!(ev.context_mut().signals.len(), 1);
+    assert_eq!(ev.context_mut().signals[0].signal, Signal::USR1);
     assert!(start.elapsed() >= MS * 30);
 }
 
 fn sigterm_makes_run_return_cleanly<B: Backend>() {
     let mut ev = new_loop::<B>();
-    ev.context().stop_on = Some(Signal::TERM);
+    ev.context_mut().stop_on = Some(Signal::TERM);
     run_while(&mut ev, || {
         std::thread::sleep(MS * 20);
         kill_process(Signal::TERM);
     });
     assert!(ev.is_stopped());
-    assert_eq!(ev.context().signals.len(), 1);
+    assert_eq!(ev.context_mut().signals.len(), 1);
     // Still alive and usable: nothing else is pending.
     assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
 }
@@ -176,7 +179,7 @@ fn sigchld_arrives_when_a_child_exits<B: Backend>() {
     let mut ev = new_loop::<B>();
     let mut child = std::process::Command::new("true").spawn().unwrap();
     run_until(&mut ev, 1);
-    let s = ev.context().signals[0];
+    let s = ev.context_mut().signals[0];
     assert_eq!((s.signal, s.pid), (Signal::CHLD, child.id()));
     assert!(child.wait().unwrap().success());
 }
@@ -203,7 +206,7 @@ fn catch_alarm() {
 }
 
 fn stop_on_timer<B: Backend>(ev: &mut L<B>, _t: TimerEvent) {
-    ev.context().timer_at = Some(Instant::now());
+    ev.context_mut().timer_at = Some(Instant::now());
     ev.stop();
 }
 
@@ -212,7 +215,7 @@ fn interrupted_wait_is_not_an_error<B: Backend>() {
     let mut ev = new_loop::<B>();
     let before = ALARMS.load(Ordering::SeqCst);
     let start = Instant::now();
-    ev.add_timer(MS * 150, stop_on_timer::<B>).unwrap();
+    ev.add_timer(MS * 150, 0, stop_on_timer::<B>).unwrap();
     // SAFETY: pthread_self has no preconditions.
     // As an integer: `pthread_t` is a pointer on musl, which is not `Send`.
     let me = unsafe { libc::pthread_self() } as usize;
@@ -225,8 +228,8 @@ fn interrupted_wait_is_not_an_error<B: Backend>() {
     // The wait was interrupted (the handler ran), run() went on, and the timer still fired on
     // time, not early.
     assert_eq!(ALARMS.load(Ordering::SeqCst), before + 1);
-    assert!(ev.context().timer_at.unwrap() - start >= MS * 150);
-    assert!(ev.context().signals.is_empty());
+    assert!(ev.context_mut().timer_at.unwrap() - start >= MS * 150);
+    assert!(ev.context_mut().signals.is_empty());
 }
 
 /// Regression: signals 32 up to `SIGRTMIN() - 1` (32–33 on glibc, 32–34 on musl) were
@@ -259,14 +262,14 @@ fn reserved_signals_are_refused_and_sigrtmin_works<B: Backend>() {
     assert_ne!(blocked_per_libc() & bit(rt), 0);
     raise(rt);
     run_until(&mut ev, 1);
-    assert_eq!(ev.context().signals[0].signal, rt);
+    assert_eq!(ev.context_mut().signals[0].signal, rt);
 }
 
 // ---- signal masks ---------------------------------------------------------------------------
 
 fn panic_on_first_signal<B: Backend>(ev: &mut L<B>, sig: SignalEvent) {
-    ev.context().signals.push(sig);
-    if ev.context().signals.len() == 1 {
+    ev.context_mut().signals.push(sig);
+    if ev.context_mut().signals.len() == 1 {
         panic!("signal handler failure (deliberate)");
     }
 }
@@ -284,11 +287,11 @@ fn a_panicking_signal_handler_leaves_the_rest_to_the_next_turn<B: Backend>() {
         ev.run_once(Some(MS * 1000))
     }));
     assert!(caught.is_err(), "the handler's panic reaches the caller");
-    assert_eq!(ev.context().signals.len(), 1);
+    assert_eq!(ev.context_mut().signals.len(), 1);
     let start = Instant::now();
     assert_eq!(ev.run_once(Some(Duration::from_secs(5))), Ok(1));
     assert!(start.elapsed() < Duration::from_secs(1), "the rest waited");
-    let mut got: Vec<Signal> = ev.context().signals.iter().map(|s| s.signal).collect();
+    let mut got: Vec<Signal> = ev.context_mut().signals.iter().map(|s| s.signal).collect();
     got.sort_by_key(|s| s.as_raw());
     assert_eq!(got, [Signal::USR1, Signal::USR2]);
     assert_eq!(ev.run_once(Some(Duration::ZERO)), Ok(0));

@@ -297,7 +297,7 @@ struct StormCtx {
 const TICK: Duration = Duration::from_millis(10);
 
 fn on_storm_tick(lp: &mut StormLoop, ev: picosel::TimerEvent) {
-    let ctx = lp.context();
+    let ctx = lp.context_mut();
     ctx.ticks += 1 + u64::from(ev.missed);
     // The fired deadline and the periods it skipped have all passed.
     let due = ctx.start + TICK * ctx.ticks as u32;
@@ -311,7 +311,7 @@ fn on_storm_tick(lp: &mut StormLoop, ev: picosel::TimerEvent) {
 type StormLoop = EventLoop<Epoll, StormCtx, 8, 1>;
 
 fn on_storm_conn(lp: &mut StormLoop, ev: IoEvent) {
-    let c = &mut lp.context().conns[ev.token];
+    let c = &mut lp.context_mut().conns[ev.data];
     c.step(ev.ready);
     let (done, want) = (c.done, c.interest());
     if done {
@@ -335,11 +335,11 @@ fn serve_event_loop(socks: Vec<TcpStream>, _finished: &AtomicBool) -> LoopStats 
         lp.register(*fd, Interest::READ, i, on_storm_conn).unwrap();
     }
     // Timers are re-checked after an interrupted wait: a periodic one keeps its grid.
-    lp.add_periodic(TICK, on_storm_tick).unwrap();
+    lp.add_periodic(TICK, 0, on_storm_tick).unwrap();
     let mut stats = LoopStats::default();
     let deadline = Instant::now() + STORM + Duration::from_secs(60);
     let mut last_return = start;
-    while lp.context().conns.iter().any(|c| !c.done) {
+    while lp.context_mut().conns.iter().any(|c| !c.done) {
         assert!(Instant::now() < deadline, "the loop did not finish");
         let t = Instant::now();
         let timeout = Duration::from_secs(1);
@@ -353,7 +353,7 @@ fn serve_event_loop(socks: Vec<TcpStream>, _finished: &AtomicBool) -> LoopStats 
         }
     }
     // Every period that passed is accounted for (fired, or counted as missed), none early.
-    let ticks = lp.context_ref().ticks;
+    let ticks = lp.context().ticks;
     let periods = ((last_return - start).as_nanos() / TICK.as_nanos()) as u64;
     assert!(
         ticks <= periods && ticks + 5 >= periods,

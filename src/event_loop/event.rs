@@ -9,7 +9,7 @@ use rustix::fd::RawFd;
 ///
 /// ```
 /// use picosel::{IoEvent, Ready};
-/// let e = IoEvent { fd: 3, ready: Ready::READ, token: 7 };
+/// let e = IoEvent { fd: 3, ready: Ready::READ, data: 7 };
 /// assert!(e.ready.is_readable());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,9 +18,9 @@ pub struct IoEvent {
     pub fd: RawFd,
     /// Its readiness, masked to the registered interest (plus `HUP` / `ERROR`).
     pub ready: Ready,
-    /// The token given at registration (or by
-    /// [`EventLoop::set_handler`](crate::EventLoop::set_handler)).
-    pub token: usize,
+    /// The data given at registration (or by
+    /// [`EventLoop::set_handler`](crate::EventLoop::set_handler)), as Python's `key.data`.
+    pub data: usize,
 }
 
 /// What a [`TimerHandler`](crate::TimerHandler) is told.
@@ -29,7 +29,7 @@ pub struct IoEvent {
 /// # use picosel::{DefaultEventLoop, TimerEvent};
 /// fn tick(ev: &mut DefaultEventLoop<u32, 4, 1>, t: TimerEvent) {
 ///     // A periodic timer stays armed under the same id; `missed` periods were skipped.
-///     *ev.context() += t.missed;
+///     *ev.context_mut() += t.missed;
 /// }
 /// # let _ = tick;
 /// ```
@@ -41,4 +41,6 @@ pub struct TimerEvent {
     /// Whole periods skipped because the loop was late by more than a period (periodic
     /// timers; 0 for one-shot).
     pub missed: u32,
+    /// The data given when the timer was armed.
+    pub data: usize,
 }

@@ -7,11 +7,11 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Mode};
 use crate::key::{SelectorKey, Source};
-use rustix::fd::RawFd;
+use rustix::fd::{AsFd, AsRawFd, RawFd};
 
 impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// Registers `fd` for `interest` (level-triggered), to be handled by `handler`, which is
-    /// told `token`. O(1) expected; one `epoll_ctl` on epoll.
+    /// told `data`. O(1) expected; one `epoll_ctl` on epoll.
     ///
     /// # Errors
     /// As [`Selector::register`](crate::Selector::register): `InvalidInterest`, `InvalidFd`,
@@ -25,23 +25,65 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// use std::time::Duration;
     ///
     /// fn writable(ev: &mut DefaultEventLoop<usize, 4, 0>, io: IoEvent) {
-    ///     *ev.context() = io.token;
+    ///     *ev.context_mut() = io.data;
     ///     ev.unregister(io.fd).unwrap();
     /// }
     /// let (_r, w) = rustix::pipe::pipe().unwrap();
     /// let mut ev = DefaultEventLoop::<usize, 4, 0>::new(0);
     /// ev.register(&w, Interest::WRITE, 42, writable).unwrap();
     /// assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 1);
-    /// assert_eq!(*ev.context(), 42);
+    /// assert_eq!(*ev.context_mut(), 42);
     /// ```
     pub fn register<F: Source>(
         &mut self,
         fd: F,
         interest: Interest,
-        token: usize,
-        handler: IoHandler<B, C, N, T>,
+        data: usize,
+        handler: IoHandler<Self>,
     ) -> Result<()> {
-        self.register_mode(fd, interest, Mode::Level, token, handler)
+        self.register_mode(fd, interest, Mode::Level, data, handler)
+    }
+
+    /// Registers an fd that the context owns, picked from it by `pick`: the form for a socket
+    /// kept in the context, which `ev.register(&ev.context().sock, ..)` cannot borrow (the
+    /// loop is borrowed mutably for the call). The fd is read while the context is borrowed,
+    /// and stays open because the context keeps it. See [`register`](Self::register).
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::{DefaultEventLoop, Interest, IoEvent};
+    /// use std::net::UdpSocket;
+    ///
+    /// struct Ctx {
+    ///     udp: UdpSocket,
+    /// }
+    /// type Loop = DefaultEventLoop<Ctx, 4, 0>;
+    ///
+    /// fn on_datagram(ev: &mut Loop, _io: IoEvent) {
+    ///     let mut buf = [0u8; 512];
+    ///     let _ = ev.context().udp.recv(&mut buf);
+    /// }
+    ///
+    /// let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// udp.set_nonblocking(true).unwrap();
+    /// let mut ev = Loop::new(Ctx { udp });
+    /// ev.register_with(|c| &c.udp, Interest::READ, 0, on_datagram)
+    ///     .unwrap();
+    /// assert!(ev.is_registered(&ev.context().udp));
+    /// ```
+    pub fn register_with<S: AsFd + ?Sized>(
+        &mut self,
+        pick: impl FnOnce(&C) -> &S,
+        interest: Interest,
+        data: usize,
+        handler: IoHandler<Self>,
+    ) -> Result<()> {
+        let fd = pick(&self.context).as_fd().as_raw_fd();
+        self.register(fd, interest, data, handler)
     }
 
     /// Registers `fd` with an explicit [`Mode`]; see [`register`](Self::register).
@@ -64,16 +106,16 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         fd: F,
         interest: Interest,
         mode: Mode,
-        token: usize,
-        handler: IoHandler<B, C, N, T>,
+        data: usize,
+        handler: IoHandler<Self>,
     ) -> Result<()> {
-        let entry = Entry::User { handler, token };
+        let entry = Entry::User { handler, data };
         self.selector
             .register_mode(fd, interest, mode, entry)
             .map(drop)
     }
 
-    /// Changes `fd`'s interest, keeping its mode, handler and token; re-arms a oneshot
+    /// Changes `fd`'s interest, keeping its mode, handler and data; re-arms a oneshot
     /// registration. No syscall if nothing changes (level or edge mode). O(1) expected.
     ///
     /// # Errors
@@ -96,7 +138,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         self.selector.modify(fd, interest, key.data()).map(drop)
     }
 
-    /// Changes `fd`'s interest and mode, keeping its handler and token; see
+    /// Changes `fd`'s interest and mode, keeping its handler and data; see
     /// [`modify`](Self::modify).
     ///
     /// # Errors
@@ -120,7 +162,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             .map(drop)
     }
 
-    /// Replaces `fd`'s handler and token, keeping its interest. No syscall, except that a
+    /// Replaces `fd`'s handler and data, keeping its interest. No syscall, except that a
     /// oneshot registration is re-armed (as by every modify). An event of the current batch
     /// not yet dispatched goes to the new handler.
     ///
@@ -137,11 +179,11 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// type Loop = DefaultEventLoop<Vec<&'static str>, 4, 0>;
     ///
     /// fn handshake(ev: &mut Loop, io: IoEvent) {
-    ///     ev.context().push("handshake");
-    ///     ev.set_handler(io.fd, io.token, data).unwrap();
+    ///     ev.context_mut().push("handshake");
+    ///     ev.set_handler(io.fd, io.data, serve).unwrap();
     /// }
-    /// fn data(ev: &mut Loop, io: IoEvent) {
-    ///     ev.context().push("data");
+    /// fn serve(ev: &mut Loop, io: IoEvent) {
+    ///     ev.context_mut().push("serve");
     ///     ev.unregister(io.fd).unwrap();
     /// }
     /// # let (_r, w) = rustix::pipe::pipe().unwrap();
@@ -149,17 +191,17 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// ev.register(&w, Interest::WRITE, 0, handshake).unwrap();
     /// ev.run_once(Some(Duration::ZERO)).unwrap();
     /// ev.run_once(Some(Duration::ZERO)).unwrap();
-    /// assert_eq!(*ev.context(), ["handshake", "data"]);
+    /// assert_eq!(*ev.context_mut(), ["handshake", "serve"]);
     /// ```
     pub fn set_handler<F: Source>(
         &mut self,
         fd: F,
-        token: usize,
-        handler: IoHandler<B, C, N, T>,
+        data: usize,
+        handler: IoHandler<Self>,
     ) -> Result<()> {
         let fd = fd.raw_fd();
         let key = self.user_key(fd)?;
-        let entry = Entry::User { handler, token };
+        let entry = Entry::User { handler, data };
         self.selector.modify(fd, key.interest(), entry).map(drop)
     }
 

@@ -39,62 +39,66 @@ use core::time::Duration;
 use event::{IoEvent, TimerEvent};
 use rustix::fd::RawFd;
 
-/// Handles readiness of a registered fd.
+/// Handles readiness of a registered fd. `L` is the loop type, named once:
+/// `type Loop = DefaultEventLoop<Ctx, 64, 4>` (context, fd registrations, timers), then
+/// `IoHandler<Loop>`.
 ///
 /// ```
 /// use picosel::{DefaultEventLoop, IoEvent, IoHandler};
-/// fn on_read(_ev: &mut DefaultEventLoop<(), 4, 0>, io: IoEvent) {
+/// type Loop = DefaultEventLoop<(), 4, 0>;
+/// fn on_read(_ev: &mut Loop, io: IoEvent) {
 ///     assert!(io.ready.is_readable());
 /// }
-/// let _h: IoHandler<picosel::Epoll, (), 4, 0> = on_read;
+/// let _h: IoHandler<Loop> = on_read;
 /// ```
-pub type IoHandler<B, C, const N: usize, const T: usize> = fn(&mut EventLoop<B, C, N, T>, IoEvent);
+pub type IoHandler<L> = fn(&mut L, IoEvent);
 
-/// Handles a timer that fired.
+/// Handles a timer that fired; `L` is the loop type, as for [`IoHandler`].
 ///
 /// ```
-/// use picosel::{DefaultEventLoop, TimerEvent};
-/// fn tick(ev: &mut DefaultEventLoop<u64, 4, 2>, t: TimerEvent) {
-///     *ev.context() += 1 + u64::from(t.missed);
+/// use picosel::{DefaultEventLoop, TimerEvent, TimerHandler};
+/// type Loop = DefaultEventLoop<u64, 4, 2>;
+/// fn tick(ev: &mut Loop, t: TimerEvent) {
+///     *ev.context_mut() += 1 + u64::from(t.missed);
 /// }
-/// # let _ = tick;
+/// let _h: TimerHandler<Loop> = tick;
 /// ```
-pub type TimerHandler<B, C, const N: usize, const T: usize> =
-    fn(&mut EventLoop<B, C, N, T>, TimerEvent);
+pub type TimerHandler<L> = fn(&mut L, TimerEvent);
 
-/// Handles a delivered signal (feature `signal`).
+/// Handles a delivered signal (feature `signal`); `L` is the loop type, as for [`IoHandler`].
 ///
 /// ```
-/// use picosel::{DefaultEventLoop, SignalEvent};
-/// fn on_term(ev: &mut DefaultEventLoop<(), 4, 0>, _sig: SignalEvent) {
+/// use picosel::{DefaultEventLoop, SignalEvent, SignalHandler};
+/// type Loop = DefaultEventLoop<(), 4, 0>;
+/// fn on_term(ev: &mut Loop, _sig: SignalEvent) {
 ///     ev.stop();
 /// }
-/// # let _ = on_term;
+/// let _h: SignalHandler<Loop> = on_term;
 /// ```
 #[cfg(feature = "signal")]
-pub type SignalHandler<B, C, const N: usize, const T: usize> =
-    fn(&mut EventLoop<B, C, N, T>, SignalEvent);
+pub type SignalHandler<L> = fn(&mut L, SignalEvent);
 
-/// Handles a wake from a [`Waker`](crate::Waker).
+/// Handles a wake from a [`Waker`](crate::Waker); `L` is the loop type, as for [`IoHandler`].
 ///
 /// ```
-/// use picosel::DefaultEventLoop;
-/// fn on_wake(ev: &mut DefaultEventLoop<(), 4, 0>) {
+/// use picosel::{DefaultEventLoop, WakeHandler};
+/// type Loop = DefaultEventLoop<(), 4, 0>;
+/// fn on_wake(ev: &mut Loop) {
 ///     ev.stop();
 /// }
-/// # let _ = on_wake;
+/// let _h: WakeHandler<Loop> = on_wake;
 /// ```
-pub type WakeHandler<B, C, const N: usize, const T: usize> = fn(&mut EventLoop<B, C, N, T>);
+pub type WakeHandler<L> = fn(&mut L);
 
-/// A registration's data in the selector: the user's fd, with its handler and token, or one of
+/// A registration's data in the selector: the user's fd, with its handler and data, or one of
 /// the loop's own fds. The variant is the one record of which fds are the loop's: the user's
 /// calls see a loop fd as not registered, and dispatch counts only the user's handlers. A
 /// stale event (its fd unregistered, or closed and registered again, during the batch) is
 /// filtered by the selector's slot generation before it gets here.
 enum Entry<B: Backend, C, const N: usize, const T: usize> {
     User {
-        handler: IoHandler<B, C, N, T>,
-        token: usize,
+        handler: IoHandler<EventLoop<B, C, N, T>>,
+        data: usize,
     },
     /// One of the loop's own fds.
     Own(Own),
@@ -102,7 +106,7 @@ enum Entry<B: Backend, C, const N: usize, const T: usize> {
 
 /// The loop's own fds. An enum of its own inside [`Entry`], so that `Entry` has two variants
 /// and keeps the size of `User`: the handler's null value (a fn pointer is never null) marks
-/// `Own`, whose tag then sits where `User` keeps its token. A flat enum with three variants
+/// `Own`, whose tag then sits where `User` keeps its data. A flat enum with three variants
 /// needs a tag of its own: 8 bytes more per registration on 64-bit targets.
 #[derive(Clone, Copy)]
 enum Own {
@@ -129,7 +133,7 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 /// unregister any fd (its own included), add and cancel timers, and stop the loop, all during
 /// dispatch. Handlers are plain `fn` pointers: nothing is boxed, nothing captured.
 ///
-/// - I/O: each registration's handler and token live in the selector's own fixed table, as
+/// - I/O: each registration's handler and data live in the selector's own fixed table, as
 ///   the key's data: that table *is* the heapless map from registration to handler.
 /// - Timers: a [`Timers`] table of capacity `T`.
 /// - Signals (feature `signal`): one signalfd(2), registered like any fd; see
@@ -169,7 +173,7 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 /// # Size
 ///
 /// Everything is inline: per fd registration, the selector's table entry (with its handler and
-/// token) and event buffer slot; per timer, its slot in the [`Timers`] table; the signal table
+/// data) and event buffer slot; per timer, its slot in the [`Timers`] table; the signal table
 /// (feature `signal`: a handler per signal and the signalfd's record buffer); the context. The
 /// crate docs' Memory section lists the measured `size_of` values (checked by
 /// `tests/sizes.rs`): `DefaultEventLoop<(), 64, 16>` is about 6 KB on x86_64, so put a large
@@ -192,9 +196,9 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 ///
 /// fn on_read(ev: &mut Loop, io: IoEvent) {
 ///     let mut buf = [0u8; 64];
-///     match rustix::io::read(&ev.context_ref().pipe, &mut buf) {
+///     match rustix::io::read(&ev.context().pipe, &mut buf) {
 ///         Ok(0) | Err(_) => ev.unregister(io.fd).unwrap(),
-///         Ok(n) => ev.context().bytes += n,
+///         Ok(n) => ev.context_mut().bytes += n,
 ///     }
 /// }
 ///
@@ -204,19 +208,20 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 ///
 /// let (r, w) = rustix::pipe::pipe().unwrap();
 /// let mut ev = Loop::new(Ctx { pipe: r, bytes: 0 });
-/// let fd = ev.context_ref().pipe.as_raw_fd(); // fds register by number, too
+/// let fd = ev.context().pipe.as_raw_fd(); // fds register by number, too
 /// ev.register(fd, Interest::READ, 0, on_read).unwrap();
-/// ev.add_timer(Duration::from_millis(20), give_up).unwrap();
+/// ev.add_timer(Duration::from_millis(20), 0, give_up).unwrap();
 /// rustix::io::write(&w, b"hello").unwrap();
 /// ev.run().unwrap();
-/// assert_eq!(ev.context_ref().bytes, 5);
+/// assert_eq!(ev.context().bytes, 5);
 /// ```
 pub struct EventLoop<B: Backend, C, const N: usize, const T: usize> {
     selector: Selector<B, Entry<B, C, N, T>, N>,
-    timers: Timers<TimerHandler<B, C, N, T>, T>,
+    /// Each timer's handler and the user's data.
+    timers: Timers<(TimerHandler<EventLoop<B, C, N, T>>, usize), T>,
     #[cfg(feature = "signal")]
-    signals: SignalTable<SignalHandler<B, C, N, T>>,
-    wake: WakeFd<WakeHandler<B, C, N, T>>,
+    signals: SignalTable<SignalHandler<EventLoop<B, C, N, T>>>,
+    wake: WakeFd<WakeHandler<EventLoop<B, C, N, T>>>,
     context: C,
     stopped: bool,
     /// Handlers run, for `run_once`'s count.
@@ -258,25 +263,25 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         }
     }
 
-    /// The context, for handlers and for the owner between turns.
-    ///
-    /// ```
-    /// let mut ev = picosel::DefaultEventLoop::<u32, 4, 0>::new(1);
-    /// *ev.context() += 1;
-    /// assert_eq!(*ev.context_ref(), 2);
-    /// ```
-    pub fn context(&mut self) -> &mut C {
-        &mut self.context
-    }
-
     /// The context, shared.
     ///
     /// ```
     /// let ev = picosel::DefaultEventLoop::<&str, 4, 0>::new("config");
-    /// assert_eq!(*ev.context_ref(), "config");
+    /// assert_eq!(*ev.context(), "config");
     /// ```
-    pub fn context_ref(&self) -> &C {
+    pub fn context(&self) -> &C {
         &self.context
+    }
+
+    /// The context, for handlers and for the owner between turns.
+    ///
+    /// ```
+    /// let mut ev = picosel::DefaultEventLoop::<u32, 4, 0>::new(1);
+    /// *ev.context_mut() += 1;
+    /// assert_eq!(*ev.context(), 2);
+    /// ```
+    pub fn context_mut(&mut self) -> &mut C {
+        &mut self.context
     }
 
     /// The backend's name: `"epoll"`, `"poll"` or `"select"`.
@@ -371,7 +376,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     ///     ev.stop();
     /// }
     /// let mut ev = DefaultEventLoop::<(), 2, 1>::new(());
-    /// ev.add_timer(Duration::from_millis(1), done).unwrap();
+    /// ev.add_timer(Duration::from_millis(1), 0, done).unwrap();
     /// ev.run().unwrap();
     /// ```
     pub fn run(&mut self) -> Result<()> {
@@ -448,9 +453,9 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     #[inline]
     fn dispatch(&mut self, fd: RawFd, ready: Ready, entry: Entry<B, C, N, T>) {
         match entry {
-            Entry::User { handler, token } => {
+            Entry::User { handler, data } => {
                 self.dispatched = self.dispatched.wrapping_add(1);
-                handler(self, IoEvent { fd, ready, token });
+                handler(self, IoEvent { fd, ready, data });
             }
             Entry::Own(Own::Waker) => self.on_wake(),
             #[cfg(feature = "signal")]
@@ -524,7 +529,7 @@ mod tests {
     type Loop = DefaultEventLoop<u32, 4, 1>;
 
     fn tick(ev: &mut Loop, _t: TimerEvent) {
-        *ev.context() += 1;
+        *ev.context_mut() += 1;
     }
 
     /// The count of handlers run wraps instead of overflowing (a panic in an overflow-checked
@@ -533,8 +538,8 @@ mod tests {
     fn handler_count_wraps_without_overflow() {
         let mut ev = Loop::new(0);
         ev.dispatched = usize::MAX;
-        ev.add_timer(Duration::ZERO, tick).unwrap();
+        ev.add_timer(Duration::ZERO, 0, tick).unwrap();
         assert_eq!(ev.run_once(Some(Duration::ZERO)), Ok(1));
-        assert_eq!((ev.dispatched, *ev.context()), (0, 1));
+        assert_eq!((ev.dispatched, *ev.context_mut()), (0, 1));
     }
 }

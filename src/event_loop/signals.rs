@@ -49,7 +49,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// # References
     /// - [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html)
     #[doc(alias = "signalfd")]
-    pub fn add_signal(&mut self, signal: Signal, handler: SignalHandler<B, C, N, T>) -> Result<()> {
+    pub fn add_signal(&mut self, signal: Signal, handler: SignalHandler<Self>) -> Result<()> {
         let selector = &mut self.selector;
         self.signals.add(signal, handler, |fd| {
             selector

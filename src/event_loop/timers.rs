@@ -11,8 +11,9 @@ use crate::timer::TimerId;
 use core::time::Duration;
 
 impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
-    /// Arms a one-shot timer firing `after` from now (never earlier). O(log T); reads the
-    /// clock.
+    /// Arms a one-shot timer firing `after` from now (never earlier), handled by `handler`,
+    /// which is told `data` (for example which connection an idle timeout is for). O(log T);
+    /// reads the clock.
     ///
     /// # Errors
     /// [`Error::Full`]: `T` timers are armed.
@@ -28,20 +29,22 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// }
     /// let mut ev = DefaultEventLoop::<(), 2, 1>::new(());
     /// let start = Instant::now();
-    /// ev.add_timer(Duration::from_millis(10), done).unwrap();
-    /// assert_eq!(ev.add_timer(Duration::ZERO, done), Err(Error::Full)); // T = 1
+    /// ev.add_timer(Duration::from_millis(10), 0, done).unwrap();
+    /// assert_eq!(ev.add_timer(Duration::ZERO, 0, done), Err(Error::Full)); // T = 1
     /// ev.run().unwrap();
     /// assert!(start.elapsed() >= Duration::from_millis(10));
     /// ```
     pub fn add_timer(
         &mut self,
         after: Duration,
-        handler: TimerHandler<B, C, N, T>,
+        data: usize,
+        handler: TimerHandler<Self>,
     ) -> Result<TimerId> {
         if self.timers.len() >= T {
             return Err(Error::Full);
         }
-        self.timers.add(Instant::now() + after, None, handler)
+        self.timers
+            .add(Instant::now() + after, None, (handler, data))
     }
 
     /// Arms a one-shot timer firing at `deadline` on the monotonic clock. O(log T).
@@ -57,15 +60,16 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// # fn h(_: &mut DefaultEventLoop<(), 2, 1>, _: TimerEvent) {}
     /// let mut ev = DefaultEventLoop::<(), 2, 1>::new(());
     /// let at = Instant::now() + Duration::from_secs(1);
-    /// let id = ev.add_timer_at(at, h).unwrap();
+    /// let id = ev.add_timer_at(at, 0, h).unwrap();
     /// assert_eq!(ev.timer_deadline(id), Some(at));
     /// ```
     pub fn add_timer_at(
         &mut self,
         deadline: Instant,
-        handler: TimerHandler<B, C, N, T>,
+        data: usize,
+        handler: TimerHandler<Self>,
     ) -> Result<TimerId> {
-        self.timers.add(deadline, None, handler)
+        self.timers.add(deadline, None, (handler, data))
     }
 
     /// Arms a periodic timer: first one `period` from now, then every `period` on that grid
@@ -82,27 +86,28 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// use std::time::Duration;
     ///
     /// fn tick(ev: &mut DefaultEventLoop<u32, 2, 1>, t: TimerEvent) {
-    ///     *ev.context() += 1 + t.missed;
-    ///     if *ev.context() >= 3 {
+    ///     *ev.context_mut() += 1 + t.missed;
+    ///     if *ev.context_mut() >= 3 {
     ///         ev.cancel_timer(t.id).unwrap();
     ///         ev.stop();
     ///     }
     /// }
     /// let mut ev = DefaultEventLoop::<u32, 2, 1>::new(0);
-    /// ev.add_periodic(Duration::from_millis(2), tick).unwrap();
+    /// ev.add_periodic(Duration::from_millis(2), 0, tick).unwrap();
     /// ev.run().unwrap();
-    /// assert!(*ev.context() >= 3);
+    /// assert!(*ev.context_mut() >= 3);
     /// ```
     pub fn add_periodic(
         &mut self,
         period: Duration,
-        handler: TimerHandler<B, C, N, T>,
+        data: usize,
+        handler: TimerHandler<Self>,
     ) -> Result<TimerId> {
         if self.timers.len() >= T {
             return Err(Error::Full);
         }
         self.timers
-            .add(Instant::now() + period, Some(period), handler)
+            .add(Instant::now() + period, Some(period), (handler, data))
     }
 
     /// Disarms a timer. O(log T).
@@ -118,7 +123,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// use std::time::Duration;
     /// # fn h(_: &mut DefaultEventLoop<(), 2, 1>, _: TimerEvent) { unreachable!() }
     /// let mut ev = DefaultEventLoop::<(), 2, 1>::new(());
-    /// let id = ev.add_timer(Duration::from_millis(1), h).unwrap();
+    /// let id = ev.add_timer(Duration::from_millis(1), 0, h).unwrap();
     /// ev.cancel_timer(id).unwrap();
     /// assert_eq!(ev.cancel_timer(id), Err(Error::NotRegistered));
     /// ev.run_once(Some(Duration::from_millis(5))).unwrap(); // h never runs
@@ -134,7 +139,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// use std::time::Duration;
     /// # fn h(_: &mut DefaultEventLoop<(), 2, 1>, _: TimerEvent) {}
     /// let mut ev = DefaultEventLoop::<(), 2, 1>::new(());
-    /// let id = ev.add_periodic(Duration::from_secs(1), h).unwrap();
+    /// let id = ev.add_periodic(Duration::from_secs(1), 0, h).unwrap();
     /// assert!(ev.timer_deadline(id).is_some());
     /// ```
     pub fn timer_deadline(&self, id: TimerId) -> Option<Instant> {
@@ -175,11 +180,13 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
                 break;
             };
             self.dispatched = self.dispatched.wrapping_add(1);
-            (e.handler)(
+            let (handler, data) = e.data;
+            handler(
                 self,
                 TimerEvent {
                     id: e.id,
                     missed: e.missed,
+                    data,
                 },
             );
         }

@@ -34,7 +34,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// ev.run().unwrap();
     /// ```
     #[doc(alias = "eventfd")]
-    pub fn waker(&mut self, handler: WakeHandler<B, C, N, T>) -> Result<Waker> {
+    pub fn waker(&mut self, handler: WakeHandler<Self>) -> Result<Waker> {
         let selector = &mut self.selector;
         self.wake.waker(handler, |fd| {
             selector

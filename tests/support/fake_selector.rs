@@ -863,11 +863,11 @@ impl LoopModel {
 }
 
 fn on_io<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, ev: picosel::IoEvent) {
-    let m = lp.context();
+    let m = lp.context_mut();
     assert!(m.frame.is_some(), "a handler ran outside run_once");
     let want = m.expected_next();
     assert_eq!(
-        Some((ev.fd, ev.token, ev.ready)),
+        Some((ev.fd, ev.data, ev.ready)),
         want,
         "dispatch of the batch"
     );
@@ -910,12 +910,12 @@ fn loop_register<const N: usize, const EDGE: bool>(
     interest: Interest,
     mode: Mode,
 ) {
-    let m = lp.context();
+    let m = lp.context_mut();
     m.next_user += 1;
     let user = m.next_user;
     let before = watched_tokens();
     let got = lp.register_mode(fd, interest, mode, user, on_io::<N, EDGE>);
-    let m = lp.context();
+    let m = lp.context_mut();
     let must = register_errors(&Registration {
         fd,
         interest,
@@ -952,7 +952,7 @@ fn loop_register<const N: usize, const EDGE: bool>(
 
 fn loop_unregister<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>, fd: RawFd) {
     let got = lp.unregister(fd);
-    let m = lp.context();
+    let m = lp.context_mut();
     match (got, m.regs.contains_key(&fd)) {
         (Ok(()), true) => {
             m.regs.remove(&fd);
@@ -974,7 +974,7 @@ fn loop_modify<const N: usize, const EDGE: bool>(
     interest: Interest,
 ) {
     let got = lp.modify(fd, interest);
-    let m = lp.context();
+    let m = lp.context_mut();
     let old = m.regs.get(&fd).copied();
     let waits = m.waits;
     match (got, old) {
@@ -1005,7 +1005,7 @@ fn loop_modify<const N: usize, const EDGE: bool>(
 }
 
 fn loop_run_once<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>) {
-    let m = lp.context();
+    let m = lp.context_mut();
     // The rest of a batch left by a panicking handler comes first, without a wait.
     if !m.rest_is_live() {
         m.waits += 1;
@@ -1017,7 +1017,7 @@ fn loop_run_once<const N: usize, const EDGE: bool>(lp: &mut Lp<N, EDGE>) {
     }
     let resumed = m.frame.as_ref().is_some_and(|f| f.raw.is_some());
     let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run_once(None)));
-    let m = lp.context();
+    let m = lp.context_mut();
     match got {
         Ok(Ok(_)) => {
             let left = m.expected_next();
@@ -1073,7 +1073,7 @@ fn run_loop_n<const N: usize, const EDGE: bool>() {
             _ => loop_run_once(&mut lp),
         }
         // The loop's table and the fake kernel agree with the model.
-        let m = lp.context_ref();
+        let m = lp.context();
         assert_eq!(lp.len(), m.regs.len(), "loop len");
         for fd in (-2..22).chain([RawFd::MIN, RawFd::MAX, 1000, 1255]) {
             assert_eq!(

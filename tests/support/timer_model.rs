@@ -59,7 +59,7 @@ struct ModelTimer {
     deadline: u64,
     period: u64,
     seq: u64,
-    handler: u32,
+    data: u32,
 }
 
 struct Model {
@@ -126,17 +126,17 @@ fn run_t<const T: usize>(mut b: Bytes<'_>) {
         seq: 0,
     };
     let mut now: u64 = 1000;
-    let mut handler = 0u32;
+    let mut data = 0u32;
     while let Some(op) = b.next() {
         match op % 6 {
             0 | 1 => {
                 let deadline = b.time(now);
                 let period = b.period();
-                handler += 1;
+                data += 1;
                 let got = timers.add(
                     Instant::from_nanos(deadline),
                     period.map(Duration::from_nanos),
-                    handler,
+                    data,
                 );
                 match (got, period) {
                     (Err(e), Some(0)) => assert_eq!(e, Error::InvalidPeriod, "zero period"),
@@ -156,7 +156,7 @@ fn run_t<const T: usize>(mut b: Bytes<'_>) {
                             deadline,
                             period: period.unwrap_or(0),
                             seq: m.seq,
-                            handler,
+                            data,
                         };
                         m.ids.push((id, Some(t)));
                     }
@@ -171,7 +171,7 @@ fn run_t<const T: usize>(mut b: Bytes<'_>) {
                 let (id, t) = m.ids[i];
                 match (timers.cancel(id), t) {
                     (Ok(h), Some(t)) => {
-                        assert_eq!(h, t.handler);
+                        assert_eq!(h, t.data);
                         m.ids[i].1 = None;
                     }
                     (Err(Error::NotRegistered), None) => {}
@@ -233,7 +233,7 @@ fn expire(m: &mut Model, now: u64) -> Option<Expired<u32>> {
     }
     Some(Expired {
         id,
-        handler: t.handler,
+        data: t.data,
         deadline: Instant::from_nanos(t.deadline),
         missed,
     })
