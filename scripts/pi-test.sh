@@ -17,8 +17,8 @@
 #     epoll loop it is compared with; the daemon must strip to at most 16 KiB. Both are served
 #     from qemu-aarch64 to the host client.
 #  5. Sizes: every binary size it measures goes into two Markdown tables, printed at the end;
-#     with `--write-readme` they replace the README's blocks between the `pi-sizes` and
-#     `firmware-sizes` markers, so the README's figures are always a measurement.
+#     with `--write-docs` they replace the blocks between the `pi-sizes` and
+#     `firmware-sizes` markers in docs/raspberry-pi.md, so its figures are always a measurement.
 #
 # Any failing build, test or echo check fails the script (non-zero exit).
 #
@@ -28,8 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WRITE_README=0
-[ "${1:-}" = "--write-readme" ] && WRITE_README=1
+WRITE_DOCS=0
+[ "${1:-}" = "--write-docs" ] && WRITE_DOCS=1
 PI_TARGET_DIR=${PI_TARGET_DIR:-$ROOT/target/pi}
 export CARGO_TARGET_DIR=$PI_TARGET_DIR
 mkdir -p "$PI_TARGET_DIR"
@@ -350,7 +350,7 @@ done
 step "sizes"
 RUSTC=$(rustc --version)
 {
-  echo "<!-- pi-sizes: begin (written by \`bash scripts/pi-test.sh --write-readme\`) -->"
+  echo "<!-- pi-sizes: begin (written by \`bash scripts/pi-test.sh --write-docs\`) -->"
   echo "Stripped sizes of the echo example (profile \`release-small\`), measured by \`scripts/pi-test.sh\` with $RUSTC:"
   echo
   echo "| Target | Linking | Bytes |"
@@ -359,7 +359,7 @@ RUSTC=$(rustc --version)
   echo "<!-- pi-sizes: end -->"
 } >"$WORK/pi-sizes.block"
 {
-  echo "<!-- firmware-sizes: begin (written by \`bash scripts/pi-test.sh --write-readme\`) -->"
+  echo "<!-- firmware-sizes: begin (written by \`bash scripts/pi-test.sh --write-docs\`) -->"
   echo "Static, stripped, measured by \`scripts/pi-test.sh\` with $RUSTC:"
   echo
   echo "| Target | Daemon | Bytes | \`.text\` |"
@@ -368,9 +368,9 @@ RUSTC=$(rustc --version)
   echo "<!-- firmware-sizes: end -->"
 } >"$WORK/firmware-sizes.block"
 cat "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
-if [ "$WRITE_README" = 1 ]; then
+if [ "$WRITE_DOCS" = 1 ]; then
   if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ]; then
-    python3 - "$ROOT/README.md" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
+    python3 - "$ROOT/docs/raspberry-pi.md" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
 import re, sys
 readme, *blocks = sys.argv[1:]
 text = open(readme).read()
@@ -379,13 +379,13 @@ for path in blocks:
     name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
     pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
     if not pattern.search(text):
-        sys.exit("README.md has no %s markers" % name)
+        sys.exit("docs/raspberry-pi.md has no %s markers" % name)
     text = pattern.sub(lambda _: block, text, count=1)
 open(readme, "w").write(text)
 PY
-    echo "README.md: size tables written"
+    echo "docs/raspberry-pi.md: size tables written"
   else
-    skipped "README size tables not written (a target could not be measured here)"
+    skipped "size tables not written (a target could not be measured here)"
   fi
 fi
 
