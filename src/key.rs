@@ -1,6 +1,6 @@
 //! [`SelectorKey`]: what a registration holds, and [`Source`]: what can be registered.
 
-use crate::{Interest, Mode};
+use crate::interest::{Interest, Mode};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// One registration: the fd, what it waits for, how, and the caller's data — Python's

@@ -32,7 +32,8 @@
 //! there, so the 4-byte pointer is padded).
 
 use crate::time::duration_nanos;
-use crate::{Error, Instant, Result};
+use crate::error::{Error, Result};
+use crate::time::Instant;
 use core::time::Duration;
 
 /// The number of low bits of a [`TimerId`], and of a slot's tag, that hold a slot number or a
