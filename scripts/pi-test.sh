@@ -183,12 +183,13 @@ for t in "${GNU_TARGETS[@]}"; do
   t0=$SECONDS
   rc=0
   # --show-output: a test that cannot run here says so on stderr with a line starting
-  # `skipped:` and returns; those lines are shown below as SKIPPED, with the test's name.
+  # `skipped:` or `SKIPPED:` and returns; those lines are shown below as SKIPPED, with the
+  # test's name.
   cargo test --target "$t" --lib --tests --no-fail-fast -- --show-output >"$WORK/test-$t.log" 2>&1 || rc=$?
   cargo test --target "$t" --doc >>"$WORK/test-$t.log" 2>&1 || rc=$?
   grep -E '^(     Running|   Doc-tests|test result|test .* FAILED)' "$WORK/test-$t.log" || true
   awk -v t="$t" '/^     Running / { file = $2 } /^---- .* stdout ----$/ { name = $2 }
-    /^skipped: / { sub(/^skipped: /, ""); printf "SKIPPED: %s %s on %s (%s)\n", file, name, t, $0 }' \
+    /^(skipped|SKIPPED): / { sub(/^(skipped|SKIPPED): /, ""); printf "SKIPPED: %s %s on %s (%s)\n", file, name, t, $0 }' \
     "$WORK/test-$t.log"
   printf -- '--- test %s: %ds\n' "$t" "$((SECONDS - t0))"
   if [ "$rc" -ne 0 ]; then
