@@ -33,6 +33,7 @@ on_linux! {
     mod event_loop;
     mod interest;
     mod key;
+    mod notify;
     mod registry;
     mod selector;
     #[cfg(feature = "signal")]
@@ -42,6 +43,7 @@ on_linux! {
     mod timer;
     mod token;
     mod waker;
+    mod watchdog;
 
     pub use backend::{Epoll, Poll, Select};
     pub use error::{Errno, Error, Result};
@@ -54,6 +56,7 @@ on_linux! {
     };
     pub use interest::{Interest, Mode, Ready};
     pub use key::{SelectorKey, Source};
+    pub use notify::Notifier;
     pub use rustix::fd::RawFd;
     pub use selector::{
         DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
@@ -65,4 +68,5 @@ on_linux! {
     pub use time::Instant;
     pub use timer::{Expired, TimerId, Timers};
     pub use waker::Waker;
+    pub use watchdog::WatchdogDevice;
 }

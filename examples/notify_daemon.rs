@@ -1,0 +1,277 @@
+//! A daemon under a service manager and a hardware watchdog: it tells systemd (or anything
+//! that speaks its notification protocol) `READY=1` once started, `STATUS=` with a count of
+//! the jobs it did, `WATCHDOG=1` while its loop turns and `STOPPING=1` on SIGTERM; and it pets
+//! `/dev/watchdog` while its loop turns and disarms it on a clean stop.
+//!
+//! ```sh
+//! cargo run --example notify_daemon                     # no manager: notifies nobody, runs
+//! cargo build --example notify_daemon
+//! systemd-run --user --unit=picosel-demo -p Type=notify -p WatchdogSec=4s \
+//!     "$PWD/target/debug/examples/notify_daemon"
+//! systemctl --user status picosel-demo                  # Status: "12 jobs done"
+//! systemctl --user stop picosel-demo                    # SIGTERM: STOPPING=1, exit 0
+//! ```
+//!
+//! As a service on a board (the device is root's, so run it as root or give it the device):
+//!
+//! ```ini
+//! [Service]
+//! Type=notify
+//! ExecStart=/usr/local/bin/notify_daemon --watchdog-device /dev/watchdog --pet-ms 5000
+//! WatchdogSec=30s
+//! Restart=on-failure
+//! ```
+//!
+//! Both watchdogs are answered from timers of the event loop, never from a thread of their
+//! own: when a handler hangs, the loop stops turning, the keep-alives and the pets stop, and
+//! systemd restarts the service (after `WatchdogSec=`) or the board resets (after the device's
+//! timeout). `--hang-on-usr1` makes SIGUSR1 hang a handler for good, to see that happen.
+//! SIGTERM and SIGINT stop the daemon cleanly: `STOPPING=1`, the magic `V` to the device, exit
+//! 0. Any other end (a crash, SIGKILL, an error) leaves the device armed, as it should.
+//!
+//! Without `$NOTIFY_SOCKET` nothing is sent and nothing fails; without `--watchdog-device`
+//! no device is used. `--help` lists every option with its default.
+
+mod common;
+
+use picosel::{
+    block_signals, DefaultEventLoop, Notifier, Signal, SignalEvent, TimerEvent, WatchdogDevice,
+};
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: common::Usage = common::Usage {
+    synopsis:
+        "notify_daemon [--watchdog-device PATH] [--pet-ms MS] [--work-ms MS] [--hang-on-usr1]",
+    details: "
+  --watchdog-device PATH  a hardware watchdog (/dev/watchdog) to pet while the loop turns
+                          and disarm with the magic 'V' on a clean stop (default: none)
+  --pet-ms MS             milliseconds between pets of the device, at least 1; keep it well
+                          under the device's timeout (default: 1000)
+  --work-ms MS            milliseconds between jobs, at least 1; each job updates STATUS=
+                          (default: 1000)
+  --hang-on-usr1          make SIGUSR1 hang a handler for good, to see the watchdogs fire
+                          (default: off; SIGUSR1 then ends the program, its default action)
+  -h, --help              print this help and exit
+
+The service manager: $NOTIFY_SOCKET (a path, or @ and an abstract name) gets READY=1 after
+start-up, STATUS=N jobs done after each job, WATCHDOG=1 every half $WATCHDOG_USEC (unless
+$WATCHDOG_PID names another process) and STOPPING=1 on SIGINT or SIGTERM. Unset: nothing is
+sent.
+The event loop: epoll, room for 2 registrations (it uses one, its signalfd), 3 timers.
+SIGHUP: nothing to reload, says so and keeps running; but when the terminal it was started
+from is gone, stop as for SIGTERM.
+SIGINT, SIGTERM: STOPPING=1, disarm the device, exit 0.",
+};
+
+/// What a period may be, as the error messages say.
+const PERIOD_RULE: &str = "a positive number of milliseconds";
+
+/// The loop watches only its signalfd; three timers: the job, the keep-alive, the pet.
+type Loop = DefaultEventLoop<Daemon, 2, 3>;
+
+struct Daemon {
+    notifier: Notifier,
+    /// `None` without `--watchdog-device`, and once disarmed.
+    watchdog: Option<WatchdogDevice>,
+    jobs: u64,
+    /// The last pet failed: reported once, not on every pet.
+    pet_failing: bool,
+}
+
+/// The daemon's work, here only counted; the count is what the manager shows.
+fn on_work(ev: &mut Loop, _t: TimerEvent) {
+    let d = ev.context_mut();
+    d.jobs += 1;
+    let _ = d.notifier.status(format_args!("{} jobs done", d.jobs));
+}
+
+/// `WATCHDOG=1`: the loop turns. A daemon with more to check (a worker's progress) checks it
+/// here and stays silent when unwell.
+fn on_keep_alive(ev: &mut Loop, _t: TimerEvent) {
+    let _ = ev.context().notifier.watchdog();
+}
+
+/// Pets the hardware watchdog.
+fn on_pet(ev: &mut Loop, _t: TimerEvent) {
+    let d = ev.context_mut();
+    let Some(wd) = &d.watchdog else { return };
+    match wd.pet() {
+        Ok(()) => d.pet_failing = false,
+        Err(e) if !d.pet_failing => {
+            eprintln!("notify_daemon: cannot pet the watchdog device: {e}");
+            d.pet_failing = true;
+        }
+        Err(_) => {}
+    }
+}
+
+/// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
+/// reload: nothing to reload. SIGUSR1 (only watched with `--hang-on-usr1`): hang.
+fn on_signal(ev: &mut Loop, sig: SignalEvent) {
+    if sig.signal == Signal::USR1 {
+        println!("SIGUSR1: hanging; the keep-alives and the pets stop now");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    if sig.signal == Signal::HUP && common::hangup() == common::Hangup::Reload {
+        common::nothing_to_reload();
+        return;
+    }
+    eprintln!("{}: stopping", sig.signal);
+    let _ = ev.context().notifier.stopping();
+    ev.stop();
+}
+
+/// The timers: the job; the keep-alive, when the manager asked for one; the pet, with a device.
+fn arm_timers(ev: &mut Loop, work: Duration, pet: Duration) -> picosel::Result<()> {
+    ev.add_periodic(work, 0, on_work)?;
+    if let Some(period) = ev.context().notifier.watchdog_period() {
+        ev.add_periodic(period, 0, on_keep_alive)?;
+    }
+    if ev.context().watchdog.is_some() {
+        ev.add_periodic(pet, 0, on_pet)?;
+    }
+    Ok(())
+}
+
+/// A period in milliseconds, from option `what`.
+fn period(args: &mut common::Args, what: &str) -> Duration {
+    let s = args.text(what);
+    match s.parse::<u64>() {
+        Ok(0) => USAGE.not_accepted(what, &s, PERIOD_RULE),
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => USAGE.not_a_number(what, &s),
+    }
+}
+
+fn main() -> ExitCode {
+    let mut device: Option<OsString> = None;
+    let mut pet = Duration::from_secs(1);
+    let mut work = Duration::from_secs(1);
+    let mut hang_on_usr1 = false;
+    let mut args = common::Args::new(&USAGE);
+    while let Some(arg) = args.next() {
+        match arg {
+            common::Arg::Opt(opt) => match opt.as_str() {
+                "--watchdog-device" => device = Some(args.value(&opt)),
+                "--pet-ms" => pet = period(&mut args, &opt),
+                "--work-ms" => work = period(&mut args, &opt),
+                "--hang-on-usr1" => hang_on_usr1 = true,
+                _ => args.unknown_option(&opt),
+            },
+            common::Arg::Operand(a) => args.unexpected_argument(&a),
+        }
+    }
+    // No thread was started yet: block the signals now, so they only come through the loop.
+    let mut signals = vec![Signal::HUP, Signal::INT, Signal::TERM];
+    if hang_on_usr1 {
+        signals.push(Signal::USR1);
+    }
+    if let Err(e) = block_signals(&signals) {
+        eprintln!("notify_daemon: cannot block signals: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // Unset variables give a notifier that sends nothing; malformed ones are an error.
+    let notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!(
+                "notify_daemon: the service manager's environment \
+                 (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID): {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    // Opening the device arms it: from here on, a failed start leaves it armed.
+    let watchdog = match device.as_deref().map(WatchdogDevice::open) {
+        None => None,
+        Some(Ok(wd)) => Some(wd),
+        Some(Err(e)) => {
+            let path = device.unwrap_or_default();
+            let hint = match e {
+                picosel::Error::Os(picosel::Errno::NOENT) => {
+                    "\n  no watchdog driver loaded? (modprobe bcm2835_wdt on a Raspberry Pi, \
+                     softdog elsewhere)"
+                }
+                picosel::Error::Os(picosel::Errno::BUSY) => {
+                    "\n  another process holds it: systemd's RuntimeWatchdogSec=, or a watchdog \
+                     daemon"
+                }
+                picosel::Error::Os(picosel::Errno::ACCESS) => "\n  the device is root's",
+                _ => "",
+            };
+            eprintln!(
+                "notify_daemon: cannot open watchdog device {}: {e}{hint}",
+                path.to_string_lossy()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let mut ev = Loop::new(Daemon {
+        notifier,
+        watchdog,
+        jobs: 0,
+        pet_failing: false,
+    });
+    for sig in signals {
+        if let Err(e) = ev.add_signal(sig, on_signal) {
+            eprintln!("notify_daemon: cannot watch {sig}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = arm_timers(&mut ev, work, pet) {
+        eprintln!("notify_daemon: cannot start a timer: {e}");
+        return ExitCode::FAILURE;
+    }
+    let keep_alive = ev.context().notifier.watchdog_period();
+    let pets = ev.context().watchdog.is_some();
+
+    // Started: say so, on stdout and to the manager.
+    let manager = match keep_alive {
+        _ if !ev.context().notifier.is_enabled() => "no service manager".to_string(),
+        Some(p) => format!(
+            "service manager notified, keep-alive every {} ms",
+            p.as_millis()
+        ),
+        None => "service manager notified, no keep-alive asked for".to_string(),
+    };
+    let device_line = match &device {
+        Some(p) if pets => format!(
+            "watchdog device {}, pet every {} ms",
+            p.to_string_lossy(),
+            pet.as_millis()
+        ),
+        _ => "no watchdog device".to_string(),
+    };
+    println!("ready: {manager}; {device_line}");
+    let d = ev.context();
+    if let Err(e) = d
+        .notifier
+        .ready()
+        .and_then(|()| d.notifier.status("0 jobs done"))
+    {
+        // The manager may be restarting; it gets the next STATUS= and keep-alive.
+        eprintln!("notify_daemon: cannot notify the service manager: {e}");
+    }
+
+    if let Err(e) = ev.run() {
+        // The device stays armed: the board resets unless a new instance takes over.
+        eprintln!("notify_daemon: event loop: {e}");
+        return ExitCode::FAILURE;
+    }
+    let d = ev.context_mut();
+    if let Some(wd) = d.watchdog.take() {
+        if let Err(e) = wd.close_cleanly() {
+            eprintln!("notify_daemon: the watchdog device stays armed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // After a SIGHUP from a closed terminal, stdout may be gone: no panic then.
+    common::last_words(format_args!("stopped after {} jobs", d.jobs));
+    ExitCode::SUCCESS
+}
