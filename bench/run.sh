@@ -2,17 +2,19 @@
 # Builds and runs picosel's whole benchmark set and rewrites BENCHMARKS.md at the repository
 # root. Run from anywhere: `bench/run.sh`. About 5 to 8 minutes on a 2-CPU machine.
 #
-#  1. Installs strace with apt-get if it is missing (as root or through `sudo -n`; otherwise
-#     the syscall count is reported as SKIPPED).
+#  1. Installs strace and valgrind with apt-get if they are missing (as root or through
+#     `sudo -n`; otherwise the syscall or the instruction count is reported as SKIPPED).
 #  2. Builds, optimised: the bench programs (bench/, a crate of its own: loadgen, floor_echo,
-#     sel_echo, micro, suite) and the root crate's `echo_server` example. If the example does
-#     not build, the echo benchmarks run against `sel_echo` only and say so.
+#     sel_echo, micro, icount, suite) and the root crate's `echo_server` example. If the
+#     example does not build, the echo benchmarks run against `sel_echo` only and say so.
 #  3. Builds the size-optimised, stripped binaries (profile `release-small`) of `echo_server`,
 #     the floor, the selector-only server and a std hello-world for x86_64, aarch64 and armv7;
 #     a cross target whose Rust std or linker is not installed is reported as SKIPPED.
 #  4. Runs `suite`, which starts the servers, drives them with `loadgen` in interleaved rounds,
-#     runs the micro-benchmarks and writes BENCHMARKS.md (with the machine, the date and the
-#     commands it ran). The raw output of every command goes to $CARGO_TARGET_DIR/bench-log.txt.
+#     counts instructions with `icount` (as bench/callgrind.sh does), runs the micro-benchmarks
+#     and writes BENCHMARKS.md (with the machine, the date and the commands it ran), its charts
+#     in bench/charts/, and the summary table of the README's Performance section. The raw
+#     output of every command goes to $CARGO_TARGET_DIR/bench-log.txt.
 #
 # Knobs (environment): BENCH_ROUNDS (default 11), BENCH_SECS (seconds per run, default 0.6),
 # CARGO_TARGET_DIR (default target/ in the repository).
@@ -24,14 +26,16 @@ mkdir -p "$CARGO_TARGET_DIR"
 START=$SECONDS
 say() { printf '== %s (%ds)\n' "$*" $((SECONDS - START)) >&2; }
 
-# 1. strace, for the syscall count.
-if ! command -v strace >/dev/null; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
-  say "installing strace"
-  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq strace; } >/dev/null 2>&1 ||
-    echo "SKIPPED: strace could not be installed; no syscall count" >&2
-fi
+# 1. strace for the syscall count, valgrind for the instruction count.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+for TOOL in strace valgrind; do
+  if ! command -v "$TOOL" >/dev/null; then
+    say "installing $TOOL"
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$TOOL"; } >/dev/null 2>&1 ||
+      echo "SKIPPED: $TOOL could not be installed; its count is left out" >&2
+  fi
+done
 
 # 2. The programs.
 say "building the bench programs"
@@ -90,5 +94,6 @@ done
 say "running the suite"
 "$BIN/suite" --bin "$BIN" "${ECHO_ARGS[@]}" --sizes "$SIZES" --notes bench/NOTES.md \
   --rounds "${BENCH_ROUNDS:-11}" --secs "${BENCH_SECS:-0.6}" \
-  --out "$ROOT/BENCHMARKS.md" --log "$CARGO_TARGET_DIR/bench-log.txt"
-say "done: BENCHMARKS.md"
+  --out "$ROOT/BENCHMARKS.md" --charts bench/charts --readme "$ROOT/README.md" \
+  --log "$CARGO_TARGET_DIR/bench-log.txt"
+say "done: BENCHMARKS.md, bench/charts/, README.md's Performance table"

@@ -4,8 +4,9 @@
 //!
 //! A wait fills the backend's buffer; the cursor then walks it. Two rules keep edge-triggered
 //! and oneshot events from being lost (the kernel reports them once):
-//! - while a batch is being dispatched (an [`Events`] is alive, or the loop is running
-//!   handlers), a new wait is refused: it would overwrite the buffer under the cursor;
+//! - while a batch is being dispatched (from the wait that filled it until an [`Events`] is
+//!   dropped or the loop ends its turn), a new wait is refused: it would overwrite the buffer
+//!   under the cursor;
 //! - the rest of a batch that was not walked to its end (an [`Events`] dropped early, a
 //!   handler that panicked) is handed out by the next wait, before it blocks.
 //!
@@ -21,7 +22,8 @@ pub(crate) struct Batch {
     len: usize,
     /// The next entry to hand out.
     next: usize,
-    /// An [`Events`](crate::Events) is alive or the loop is dispatching.
+    /// The batch is being dispatched. Only ever stored, never updated in place: the store
+    /// that ends a dispatch lets the compiler drop the test at the next wait.
     dispatching: bool,
 }
 
@@ -39,30 +41,26 @@ impl Batch {
         self.count
     }
 
-    /// A wait is about to overwrite the buffer: no entry of the old batch is valid any more.
-    #[inline]
-    pub(crate) fn begin(&mut self) {
-        self.count = self.count.wrapping_add(1);
-        self.len = 0;
-        self.next = 0;
-    }
-
-    /// The wait filled `len` entries.
+    /// A wait filled `len` entries of the backend's buffer: a new batch, with the next number.
+    /// (A failed wait leaves the old batch, which then has nothing left to hand out: waits
+    /// start only when its rest is empty.)
     #[inline]
     pub(crate) fn filled(&mut self, len: usize) {
+        self.count = self.count.wrapping_add(1);
         self.len = len;
-    }
-
-    /// The entries of the batch, handed out or not.
-    #[inline]
-    pub(crate) const fn len(&self) -> usize {
-        self.len
+        self.next = 0;
     }
 
     /// Entries not handed out yet: `next..len`.
     #[inline]
     pub(crate) fn rest(&self) -> core::ops::Range<usize> {
         self.next..self.len
+    }
+
+    /// Whether entries are left that were not handed out (stale ones included).
+    #[inline]
+    pub(crate) const fn has_rest(&self) -> bool {
+        self.next < self.len
     }
 
     /// The index of the next entry, advancing past it first, so a handler that panics on it
@@ -95,14 +93,14 @@ mod tests {
     #[test]
     fn hands_out_each_entry_once_and_keeps_the_rest() {
         let mut b = Batch::EMPTY;
-        b.begin();
         b.filled(3);
         assert_eq!(b.take(), Some(0));
         assert_eq!(b.rest(), 1..3);
+        assert!(b.has_rest());
         assert_eq!((b.take(), b.take(), b.take()), (Some(1), Some(2), None));
-        assert!(b.rest().is_empty());
-        b.begin();
-        assert_eq!((b.count(), b.len(), b.take()), (2, 0, None));
+        assert!(b.rest().is_empty() && !b.has_rest());
+        b.filled(0);
+        assert_eq!((b.count(), b.take()), (2, None));
     }
 
     /// The wait counter is 64 bits: forced to its end, it wraps without a panic in an
@@ -111,7 +109,7 @@ mod tests {
     fn wait_counter_wraps_without_overflow() {
         let mut b = Batch::EMPTY;
         b.count = u64::MAX;
-        b.begin();
+        b.filled(0);
         assert_eq!(b.count(), 0);
     }
 }

@@ -45,12 +45,13 @@ bitflags! {
     /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub struct Ready: u8 {
+        // The interest's own bits: `interest` and `masked` rely on it.
         /// Readable (or hung up / in error, when READ was registered).
-        const READ = 1;
+        const READ = Interest::READ.bits();
         /// Writable (or in error, when WRITE was registered).
-        const WRITE = 2;
+        const WRITE = Interest::WRITE.bits();
         /// Urgent data is waiting.
-        const PRIORITY = 4;
+        const PRIORITY = Interest::PRIORITY.bits();
         /// The peer hung up (`EPOLLHUP` / `POLLHUP`).
         const HUP = 8;
         /// An error is pending on the fd, or the fd is no longer open (`EPOLLERR` /
@@ -122,8 +123,20 @@ impl Ready {
     /// are neither `EPOLLIN` nor `EPOLLOUT`, so they count as both), and into PRIORITY when
     /// that is all that was registered, so the handler always runs and meets the EOF or the
     /// `EPIPE` itself; both stay visible as their own bits.
+    ///
+    /// Every event of every wait goes through this, so it is a lookup in a table built at
+    /// compile time by [`mask_rule`](Self::mask_rule), indexed by the interest's 3 bits and the
+    /// readiness's 5.
     #[inline]
     pub(crate) const fn masked(raw: Ready, interest: Interest) -> Ready {
+        if !raw.intersects(Ready::HUP.union(Ready::ERROR)) {
+            return Ready::from_bits_retain(raw.bits() & interest.bits());
+        }
+        MASKED[((interest.bits() as usize & 0x7) << 5) | (raw.bits() as usize & 0x1f)]
+    }
+
+    /// The rule behind [`masked`](Self::masked).
+    const fn mask_rule(raw: Ready, interest: Interest) -> Ready {
         let mut bits = raw.bits() & interest.bits();
         if raw.intersects(Ready::HUP.union(Ready::ERROR)) {
             let rw = interest.bits() & (Ready::READ.bits() | Ready::WRITE.bits());
@@ -133,6 +146,20 @@ impl Ready {
         Ready::from_bits_truncate(bits)
     }
 }
+
+// The table's index: every `Interest` fits in 3 bits, every `Ready` in 5.
+const _: () = assert!(Interest::all().bits() < 1 << 3 && Ready::all().bits() < 1 << 5);
+
+const MASKED: [Ready; 256] = {
+    let mut table = [Ready::empty(); 256];
+    let mut i = 0;
+    while i < 256 {
+        let interest = Interest::from_bits_truncate((i >> 5) as u8);
+        table[i] = Ready::mask_rule(Ready::from_bits_truncate(i as u8 & 0x1f), interest);
+        i += 1;
+    }
+    table
+};
 
 /// When a registration is reported.
 ///
@@ -211,6 +238,23 @@ mod tests {
             Ready::masked(Ready::ERROR | Ready::HUP, Interest::WRITE),
             Ready::WRITE | Ready::ERROR | Ready::HUP
         );
+    }
+
+    /// The table agrees with the rule for every readiness and interest.
+    #[test]
+    fn masked_table_is_the_rule() {
+        for i in 0..=Interest::all().bits() {
+            for r in 0..=Ready::all().bits() {
+                let (raw, interest) = (
+                    Ready::from_bits_truncate(r),
+                    Interest::from_bits_truncate(i),
+                );
+                assert_eq!(
+                    Ready::masked(raw, interest),
+                    Ready::mask_rule(raw, interest)
+                );
+            }
+        }
     }
 
     #[test]

@@ -20,9 +20,11 @@ use rustix::fd::RawFd;
 const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
-struct Slot<D> {
-    /// Wraps at [`Token::MAX_GENERATION`]; see `token.rs` for the bound.
-    generation: u64,
+struct Slot<D, const N: usize> {
+    /// The slot's number and current generation, kept whole so that checking an event's token
+    /// is one comparison. The generation wraps at [`Token::MAX_GENERATION`]; see `token.rs`
+    /// for the bound.
+    token: Token<N>,
     next_free: u32,
     /// A oneshot registration has been reported since it was last armed.
     fired: bool,
@@ -34,7 +36,7 @@ struct Slot<D> {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Registry<D, const N: usize> {
-    slots: [Slot<D>; N],
+    slots: [Slot<D, N>; N],
     /// Bucket → slot + 1; 0 is an empty bucket.
     index: [u32; N],
     len: usize,
@@ -51,16 +53,23 @@ impl<D: Copy, const N: usize> Registry<D, N> {
                 "capacity must be in 1..u32::MAX"
             )
         };
+        let mut slots = [const {
+            Slot {
+                token: Token::from_u64(0),
+                next_free: NONE,
+                fired: false,
+                armed_in: 0,
+                key: None,
+            }
+        }; N];
+        let mut i = 0;
+        while i < N {
+            // `i < N < u32::MAX`.
+            slots[i].token = Token::new(i as u32, 0);
+            i += 1;
+        }
         Registry {
-            slots: [const {
-                Slot {
-                    generation: 0,
-                    next_free: NONE,
-                    fired: false,
-                    armed_in: 0,
-                    key: None,
-                }
-            }; N],
+            slots,
             index: [0; N],
             len: 0,
             high: 0,
@@ -94,6 +103,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The bucket that holds `fd`, if registered.
+    #[inline]
     fn bucket_of(&self, fd: RawFd) -> Option<usize> {
         let mut b = Self::home(fd);
         for dist in 0..N {
@@ -111,6 +121,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The slot of a registered fd. O(1) expected.
+    #[inline]
     pub(crate) fn lookup(&self, fd: RawFd) -> Option<u32> {
         self.bucket_of(fd).map(|b| self.index[b] - 1)
     }
@@ -120,13 +131,14 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     pub(crate) fn token(&self, slot: u32) -> Token<N> {
-        Token::new(slot, self.slots[slot as usize].generation)
+        self.slots[slot as usize].token
     }
 
-    /// The key behind `token`, if it is still the same registration. O(1).
+    /// The key behind `token`, if it is still the same registration. O(1): on every event.
+    #[inline]
     pub(crate) fn live(&self, token: Token<N>) -> Option<&SelectorKey<D>> {
         let slot = self.slots.get(token.slot() as usize)?;
-        if slot.generation == token.generation() {
+        if slot.token == token {
             slot.key.as_ref()
         } else {
             None
@@ -134,6 +146,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// The token the next [`insert`](Self::insert) will use, or `None` when full.
+    #[inline]
     pub(crate) fn vacant(&self) -> Option<Token<N>> {
         if self.len == N {
             None
@@ -146,6 +159,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
     /// Inserts a key for an fd that is not registered, at the slot [`vacant`](Self::vacant)
     /// named. Returns `None` (and changes nothing) when full.
+    #[inline]
     pub(crate) fn insert(&mut self, key: SelectorKey<D>) -> Option<Token<N>> {
         let token = self.vacant()?;
         let slot = token.slot();
@@ -206,6 +220,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// Replaces the key in a live slot (same fd).
+    #[inline]
     pub(crate) fn update(&mut self, slot: u32, key: SelectorKey<D>) {
         if let Some(k) = self
             .slots
@@ -218,6 +233,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// Removes `fd`'s registration and retires its generation.
+    #[inline]
     pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<D>> {
         let bucket = self.bucket_of(fd)?;
         let slot = self.index[bucket] - 1;
@@ -234,7 +250,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
         let s = &mut self.slots[slot as usize];
         let key = s.key.take();
-        s.generation = Token::<N>::next_generation(s.generation);
+        s.token = Token::new(slot, Token::<N>::next_generation(s.token.generation()));
         s.next_free = self.free_head;
         self.free_head = slot;
         self.len -= 1;
@@ -243,16 +259,17 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
     /// The live keys with their tokens, in slot order. O(N) over the slots ever used.
     pub(crate) fn iter_tokens(&self) -> impl Iterator<Item = (Token<N>, &SelectorKey<D>)> {
-        self.slots[..self.high as usize]
+        self.slots
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((Token::new(i as u32, s.generation), s.key.as_ref()?)))
+            .take(self.high as usize)
+            .filter_map(|s| Some((s.token, s.key.as_ref()?)))
     }
 
     /// The live keys, in slot order. O(N) over the slots ever used.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &SelectorKey<D>> {
-        self.slots[..self.high as usize]
+        self.slots
             .iter()
+            .take(self.high as usize)
             .filter_map(|s| s.key.as_ref())
     }
 }
@@ -260,7 +277,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Interest, Mode};
+    use crate::interest::{Interest, Mode};
 
     fn key(fd: RawFd, data: u32) -> SelectorKey<u32> {
         SelectorKey {
@@ -318,7 +335,7 @@ mod tests {
         let mut r = Registry::<u32, 4>::new();
         let first = r.insert(key(3, 1)).unwrap();
         r.remove(3);
-        r.slots[first.slot() as usize].generation = u64::from(u32::MAX);
+        r.slots[first.slot() as usize].token = Token::new(first.slot(), u64::from(u32::MAX));
         r.insert(key(3, 2)).unwrap();
         r.remove(3);
         let later = r.insert(key(3, 3)).unwrap();
@@ -326,7 +343,7 @@ mod tests {
         assert!(r.live(first).is_none(), "a stale token is live again");
         assert_eq!(r.live(later).unwrap().data, 3);
         r.remove(3);
-        r.slots[first.slot() as usize].generation = Token::<4>::MAX_GENERATION;
+        r.slots[first.slot() as usize].token = Token::new(first.slot(), Token::<4>::MAX_GENERATION);
         let last = r.insert(key(3, 4)).unwrap();
         r.remove(3);
         let wrapped = r.insert(key(3, 5)).unwrap();

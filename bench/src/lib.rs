@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+pub mod chart;
+
 /// Sub-buckets per power of two: 16, so a bucket spans at most 1/16 of its value (about 6%).
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
@@ -293,6 +295,84 @@ pub fn listeners(
         out.push(s);
     }
     Ok((out, bound))
+}
+
+/// A server process started for a benchmark, killed when dropped.
+pub struct Server {
+    /// The name the reports give it.
+    pub name: String,
+    /// The command line, for the reports.
+    pub cmd: String,
+    /// The process.
+    pub child: std::process::Child,
+    /// The address from its first line, `listening on ADDR`.
+    pub addr: String,
+}
+
+impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `prog args` and waits (up to 10 s) for its `listening on ADDR` line.
+    pub fn start(name: &str, prog: &std::path::Path, args: &[&str]) -> Result<Server, String> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(prog)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", prog.display()))?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(out);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining: a server that prints later (a summary at exit) must not meet a
+            // closed pipe.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        });
+        let cmd = format!("{} {}", prog.display(), args.join(" "));
+        let line = match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{cmd}: no 'listening on' line within 10 s"));
+            }
+        };
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{cmd}: unexpected first line {line:?}"));
+        };
+        Ok(Server {
+            name: name.into(),
+            cmd,
+            addr: addr.to_string(),
+            child,
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The program `p` on `PATH`, if there.
+pub fn which(p: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(p))
+            .find(|f| f.is_file())
+    })
 }
 
 #[cfg(test)]

@@ -1,30 +1,115 @@
-//! A dense array of watched entries with O(1) add and remove by slot, shared by the poll and
-//! select backends (smol-rs/polling's layout: a packed array handed straight to the kernel,
-//! plus slot → position, fixed after each `swap_remove`).
+//! The poll-like backends, [`Poll`](super::Poll) and [`Select`](super::Select), as one
+//! implementation, as CPython's `_PollLikeSelector` serves both: a table of the armed entries
+//! that every wait hands to the kernel whole, the ready events of the last wait, oneshot
+//! emulated by disarming, and a closed fd reported once then disarmed. They differ only in their
+//! [`Mechanism`]: what an entry holds, and the syscall that waits.
+//!
+//! The table is dense, smol-rs/polling's layout: a packed array (what poll(2) gets as is) plus
+//! slot → position, fixed after each `swap_remove`, so adding and removing are O(1).
 
-use super::Token;
-use crate::{Error, Mode, Ready, Result};
+use super::{check_open, Poller, Token};
+use crate::error::{Error, Result};
+use crate::interest::{Interest, Mode, Ready};
+use core::time::Duration;
 use rustix::fd::RawFd;
 
-const ABSENT: u32 = 0;
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::backend::Poll {}
+    impl Sealed for crate::backend::Select {}
+}
 
-/// What poll and select check before they store an entry, since nothing stops safe code from
-/// calling a [`Poller`](super::Poller) directly: a negative `fd` is [`Error::InvalidFd`], a
-/// `token` whose slot is not below `N` names no entry ([`Error::NotRegistered`]), edge mode is
-/// [`Error::Unsupported`] (both are level-triggered only). Returns the slot as an index.
-pub(crate) fn check_entry<const N: usize>(fd: RawFd, token: Token<N>, mode: Mode) -> Result<usize> {
-    if fd < 0 {
-        return Err(Error::InvalidFd);
+/// The part of a poll-like backend that is its own: the entry it keeps per armed fd and the
+/// syscall that waits. Implemented by [`Poll`](super::Poll) and [`Select`](super::Select) only;
+/// everything else is [`PollLike`]'s.
+pub trait Mechanism: sealed::Sealed + Sized {
+    /// What the table holds for an armed fd.
+    type Entry: core::fmt::Debug;
+
+    /// The entry for `fd` (`>= 0`) watched for `interest`, or the mechanism's refusal
+    /// ([`Error::FdOutOfRange`] on select).
+    ///
+    /// # Errors
+    /// As above.
+    fn entry(fd: RawFd, interest: Interest) -> Result<Self::Entry>;
+
+    /// Waits for readiness of the armed entries, for at most `timeout`, and records what is
+    /// ready with [`PollLike`]'s collector.
+    ///
+    /// # Errors
+    /// The kernel's refusal; `Errno::INTR` when a signal interrupted the wait.
+    fn wait<const N: usize>(
+        poller: &mut PollLike<Self, N>,
+        timeout: Option<Duration>,
+    ) -> Result<()>;
+}
+
+/// The state of a selector on a poll-like backend, [`Poll`](super::Poll) or
+/// [`Select`](super::Select) (`M`): the armed entries, which registrations are oneshot, and the
+/// last wait's events.
+///
+/// Edge mode is refused: poll(2) and select(2) are level-triggered only. Oneshot is emulated: a
+/// oneshot entry that is reported is taken out of the table until `modify` re-arms it (a zero
+/// interest would not do: poll(2) always reports POLLHUP, POLLERR and POLLNVAL, so a hung-up fd
+/// would wake every wait). A closed fd is reported once, as [`Ready::ERROR`], and taken out the
+/// same way (see the [module docs](super) of `backend`).
+#[derive(Debug)]
+pub struct PollLike<M: Mechanism, const N: usize> {
+    table: Dense<M::Entry, N>,
+    /// By slot: the registration is oneshot, so it is disarmed once reported.
+    oneshot: [bool; N],
+    ready: heapless::Vec<(Token<N>, Ready), N>,
+}
+
+impl<M: Mechanism, const N: usize> PollLike<M, N> {
+    /// The armed entries, in the order the kernel gets them.
+    pub(crate) fn entries(&self) -> &[M::Entry] {
+        &self.table.items
     }
-    if mode == Mode::Edge {
-        return Err(Error::Unsupported);
+
+    /// The armed entries, for a syscall that writes its results into them (poll(2)).
+    pub(crate) fn entries_mut(&mut self) -> &mut [M::Entry] {
+        &mut self.table.items
     }
-    checked_slot(token)
+
+    /// Whether this wait has reported anything yet.
+    pub(crate) fn reported(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Records each entry for which `ready` is not empty, and disarms it when it is oneshot or
+    /// `closed` says its fd is not open. O(entries).
+    pub(crate) fn collect(
+        &mut self,
+        mut ready: impl FnMut(&M::Entry) -> Ready,
+        closed: impl Fn(&M::Entry) -> bool,
+    ) {
+        let oneshot = &self.oneshot;
+        let table = &mut self.table;
+        let mut i = 0;
+        while i < table.items.len() {
+            let r = ready(&table.items[i]);
+            if r.is_empty() {
+                i += 1;
+                continue;
+            }
+            let token = table.tokens[i];
+            // Cannot be full: at most one event per entry, at most N entries.
+            let _ = self.ready.push((token, r));
+            if closed(&table.items[i]) || oneshot.get(token.slot() as usize) == Some(&true) {
+                // Disarm; the last entry moves to `i` and is looked at next.
+                table.remove_at(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
 }
 
 /// `token`'s slot as an index, or [`Error::NotRegistered`] when it is not below `N` (a token
-/// packs its slot in ⌈log₂ N⌉ bits, so for an `N` that is not a power of two it can be).
-pub(crate) fn checked_slot<const N: usize>(token: Token<N>) -> Result<usize> {
+/// packs its slot in ⌈log₂ N⌉ bits, so for an `N` that is not a power of two it can be): only a
+/// direct caller passes one.
+fn checked_slot<const N: usize>(token: Token<N>) -> Result<usize> {
     let slot = token.slot() as usize;
     if slot < N {
         Ok(slot)
@@ -33,30 +118,95 @@ pub(crate) fn checked_slot<const N: usize>(token: Token<N>) -> Result<usize> {
     }
 }
 
-/// Entry `i` of a wait's events. Past the end (only a direct caller asks): no readiness, which
-/// the core would skip, rather than a panic.
-pub(crate) fn event_at<const N: usize>(
-    events: &[(Token<N>, Ready)],
-    i: usize,
-) -> (Token<N>, Ready) {
-    events
-        .get(i)
-        .copied()
-        .unwrap_or((Token::from_u64(u64::MAX), Ready::empty()))
+impl<M: Mechanism, const N: usize> Poller<N> for PollLike<M, N> {
+    const CLOSED: Self = PollLike {
+        table: Dense::EMPTY,
+        oneshot: [false; N],
+        ready: heapless::Vec::new(),
+    };
+
+    /// Only the table's entries are reported (a deleted one is out of it), with what the kernel
+    /// says of the interest they hand it, hang-up and error; a closed fd as ERROR.
+    const REPORTS_ONLY_REGISTERED: bool = true;
+
+    fn supports(mode: Mode) -> bool {
+        mode != Mode::Edge
+    }
+
+    fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+        self.modify(fd, token, interest, mode)
+    }
+
+    /// Also re-arms an entry disarmed after a oneshot report or a report of its fd closed.
+    ///
+    /// Checks what the core already does, since nothing stops safe code from calling a poller
+    /// directly: a negative `fd` is [`Error::InvalidFd`], edge mode [`Error::Unsupported`], a
+    /// slot not below `N` [`Error::NotRegistered`]. Then the mechanism's own limit, then that
+    /// the fd is open (`EBADF` otherwise, as epoll answers).
+    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
+        if fd < 0 {
+            return Err(Error::InvalidFd);
+        }
+        if !Self::supports(mode) {
+            return Err(Error::Unsupported);
+        }
+        let slot = checked_slot(token)?;
+        let entry = M::entry(fd, interest)?;
+        check_open(fd)?;
+        self.table.set(token, entry);
+        if let Some(o) = self.oneshot.get_mut(slot) {
+            *o = mode == Mode::Oneshot;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, _fd: RawFd, token: Token<N>) -> Result<()> {
+        // A disarmed entry is not in the table; deleting it succeeds all the same.
+        checked_slot(token)?;
+        self.table.remove(token.slot());
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        self.ready.clear();
+        M::wait(self, timeout)?;
+        Ok(self.ready.len())
+    }
+
+    /// Past the end (only a direct caller asks): no readiness, which the core would skip,
+    /// rather than a panic.
+    #[inline]
+    fn event(&self, i: usize) -> (Token<N>, Ready) {
+        self.ready
+            .get(i)
+            .copied()
+            .unwrap_or((Token::from_u64(u64::MAX), Ready::empty()))
+    }
+
+    fn close(&mut self) {
+        self.table.clear();
+        self.ready.clear();
+    }
 }
 
+const ABSENT: u32 = 0;
+
 #[derive(Debug)]
-pub(crate) struct Dense<T, const N: usize> {
-    /// The watched entries, packed; what poll(2) gets.
-    pub(crate) items: heapless::Vec<T, N>,
+struct Dense<T, const N: usize> {
+    /// The armed entries, packed.
+    items: heapless::Vec<T, N>,
     /// Parallel to `items`.
-    pub(crate) tokens: heapless::Vec<Token<N>, N>,
+    tokens: heapless::Vec<Token<N>, N>,
     /// Slot → position + 1 in `items`; `ABSENT` when the slot is not armed.
     pos: [u32; N],
 }
 
 impl<T, const N: usize> Dense<T, N> {
-    pub(crate) const EMPTY: Self = {
+    const EMPTY: Self = {
         // Positions + 1 are kept as `u32`: with `N < u32::MAX` the largest, `N`, fits, on
         // 32-bit targets too. (The registry asks the same of `N`; the pollers can be built
         // without one.)
@@ -68,7 +218,7 @@ impl<T, const N: usize> Dense<T, N> {
         }
     };
 
-    pub(crate) fn position(&self, slot: u32) -> Option<usize> {
+    fn position(&self, slot: u32) -> Option<usize> {
         match self.pos.get(slot as usize) {
             Some(&p) if p != ABSENT => Some((p - 1) as usize),
             _ => None,
@@ -76,7 +226,7 @@ impl<T, const N: usize> Dense<T, N> {
     }
 
     /// Adds or replaces the entry for `token`'s slot.
-    pub(crate) fn set(&mut self, token: Token<N>, item: T) {
+    fn set(&mut self, token: Token<N>, item: T) {
         if let Some(p) = self.position(token.slot()) {
             self.items[p] = item;
             self.tokens[p] = token;
@@ -94,7 +244,7 @@ impl<T, const N: usize> Dense<T, N> {
     }
 
     /// Removes the entry at position `p`; the last entry moves into its place.
-    pub(crate) fn remove_at(&mut self, p: usize) {
+    fn remove_at(&mut self, p: usize) {
         if p >= self.items.len() {
             return;
         }
@@ -109,41 +259,13 @@ impl<T, const N: usize> Dense<T, N> {
     }
 
     /// Removes `slot`'s entry if it has one.
-    pub(crate) fn remove(&mut self, slot: u32) {
+    fn remove(&mut self, slot: u32) {
         if let Some(p) = self.position(slot) {
             self.remove_at(p);
         }
     }
 
-    /// Appends `(token, readiness)` to `out` for each entry whose `ready` is not empty, and
-    /// disarms (removes) those for which `disarm` says so: the emulated oneshot mode of poll
-    /// and select, and a closed fd, reported once. O(entries).
-    pub(crate) fn collect_ready(
-        &mut self,
-        out: &mut heapless::Vec<(Token<N>, Ready), N>,
-        mut ready: impl FnMut(&T) -> Ready,
-        disarm: impl Fn(&T, Token<N>) -> bool,
-    ) {
-        let mut i = 0;
-        while i < self.items.len() {
-            let r = ready(&self.items[i]);
-            if r.is_empty() {
-                i += 1;
-                continue;
-            }
-            let token = self.tokens[i];
-            // Cannot be full: at most one event per entry, at most N entries.
-            let _ = out.push((token, r));
-            if disarm(&self.items[i], token) {
-                // Disarm; the last entry moves to `i` and is looked at next.
-                self.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         while !self.items.is_empty() {
             self.remove_at(self.items.len() - 1);
         }

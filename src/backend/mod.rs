@@ -25,6 +25,9 @@
 //!   until the next `wait`, whatever `add`/`modify`/`delete` happen in between.
 //! - Raw readiness uses [`Ready`]'s bits: READ/WRITE/PRIORITY as the kernel said, HUP for a
 //!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF).
+//! - Any token and any readiness a wait reports are checked by the core against the live table
+//!   and masked to the registered interest, unless the poller declares
+//!   [`REPORTS_ONLY_REGISTERED`](Poller::REPORTS_ONLY_REGISTERED) (epoll, poll and select do).
 //! - An [`Oneshot`](Mode::Oneshot) registration is reported at most once, until `modify` re-arms
 //!   it; a backend without native support disarms it itself after reporting it.
 //! - A registration whose fd is no longer open is reported at most once, with
@@ -58,15 +61,34 @@
 //! The one `unsafe` operation this needs, making a [`BorrowedFd`] from a number, lives in one
 //! private function, `borrow_fd`, whose comment says why a closed or reused number is harmless.
 
-use crate::{Error, Interest, Mode, Ready, Result};
+use crate::error::{Error, Result};
+use crate::interest::{Interest, Mode, Ready};
 use core::time::Duration;
+use rustix::event::epoll::EventFlags;
+use rustix::event::PollFlags;
 use rustix::fd::{BorrowedFd, RawFd};
+
+/// A backend's marker type and its [`Backend`] impl: `$name`, whose selectors keep a
+/// `$poller<N>` and which Python would call `$py`.
+macro_rules! backend {
+    ($(#[$doc:meta])* $name:ident, $py:literal, $poller:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name;
+
+        impl $crate::backend::Backend for $name {
+            const NAME: &'static str = $py;
+            type Poller<const N: usize> = $poller<N>;
+        }
+    };
+}
 
 mod dense;
 pub mod epoll;
 pub mod poll;
 pub mod select;
 
+pub use dense::{Mechanism, PollLike};
 pub use epoll::Epoll;
 pub use poll::Poll;
 pub use select::Select;
@@ -94,6 +116,15 @@ pub trait Backend {
 pub trait Poller<const N: usize> {
     /// A closed poller: no syscall made yet, so a selector can be built in a `const` or `static`.
     const CLOSED: Self;
+
+    /// Whether every wait reports at most `N` events, and only registrations that are added and
+    /// not deleted (epoll's orphaned open files aside: the core learns of them from `delete`'s
+    /// `EBADF`/`ENOENT`), each with readiness that is not empty and is within its registered
+    /// interest, plus HUP and ERROR. epoll(7), poll(2) and select(2) report nothing else, so
+    /// their pollers say so. The core then skips its own checks of each event's generation and
+    /// interest for a batch in which no registration changed since the wait. `false` (the
+    /// default): every event is checked.
+    const REPORTS_ONLY_REGISTERED: bool = false;
 
     /// Whether the backend can do `mode`.
     fn supports(mode: Mode) -> bool;
@@ -199,3 +230,100 @@ pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
 }
 
 pub(crate) use crate::timeout::timespec;
+
+// epoll(7) gives its flags poll(2)'s values (`EPOLLIN == POLLIN`, ...), so one translation
+// serves epoll, poll and select; the table below indexes the low byte.
+const _: () = assert!(
+    EventFlags::IN.bits() == PollFlags::IN.bits() as u32
+        && EventFlags::PRI.bits() == PollFlags::PRI.bits() as u32
+        && EventFlags::OUT.bits() == PollFlags::OUT.bits() as u32
+        && EventFlags::ERR.bits() == PollFlags::ERR.bits() as u32
+        && EventFlags::HUP.bits() == PollFlags::HUP.bits() as u32
+        && PollFlags::IN
+            .union(PollFlags::PRI)
+            .union(PollFlags::OUT)
+            .union(PollFlags::ERR)
+            .union(PollFlags::HUP)
+            .union(PollFlags::NVAL)
+            .bits()
+            < 256
+);
+
+/// The kernel's readiness flags (poll(2)'s; epoll's are the same) and the [`Ready`] bit each
+/// stands for. The first three are also what a registration asks for.
+const KERNEL: [(PollFlags, Ready); 5] = [
+    (PollFlags::IN, Ready::READ),
+    (PollFlags::OUT, Ready::WRITE),
+    (PollFlags::PRI, Ready::PRIORITY),
+    (PollFlags::HUP, Ready::HUP),
+    // POLLNVAL: the fd is not open.
+    (PollFlags::ERR.union(PollFlags::NVAL), Ready::ERROR),
+];
+
+/// The kernel's request bits for `interest`: `POLLIN`, `POLLOUT`, `POLLPRI` (epoll's are the
+/// same). `Interest` shares its bits with `Ready`'s first three.
+// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
+#[allow(clippy::unnecessary_cast)]
+#[inline]
+pub(crate) const fn request_bits(interest: Interest) -> u16 {
+    let mut f = 0;
+    let mut i = 0;
+    while i < 3 {
+        if interest.bits() & KERNEL[i].1.bits() != 0 {
+            f |= KERNEL[i].0.bits() as u16;
+        }
+        i += 1;
+    }
+    f
+}
+
+/// What the kernel reported (poll(2)'s `revents` or epoll's flags) as raw [`Ready`]. A lookup
+/// in a table built at compile time, since every event of every wait goes through it; indexed
+/// by the low byte, which the compiler loads as is.
+#[inline]
+pub(crate) const fn ready_of(bits: u32) -> Ready {
+    READY_OF[bits as u8 as usize]
+}
+
+#[allow(clippy::unnecessary_cast)] // as in `request_bits`
+const READY_OF: [Ready; 256] = {
+    let mut table = [Ready::empty(); 256];
+    let mut bits = 0;
+    while bits < 256 {
+        let f = PollFlags::from_bits_truncate(bits as u16 as _);
+        let mut i = 0;
+        while i < KERNEL.len() {
+            if f.intersects(KERNEL[i].0) {
+                table[bits] = table[bits].union(KERNEL[i].1);
+            }
+            i += 1;
+        }
+        bits += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_bits_round_trip() {
+        let all = u32::from(request_bits(Interest::all()));
+        assert_eq!(ready_of(all), Ready::READ | Ready::WRITE | Ready::PRIORITY);
+        assert_eq!(
+            ready_of(u32::from(request_bits(Interest::WRITE))),
+            Ready::WRITE
+        );
+        assert_eq!(
+            ready_of((EventFlags::HUP | EventFlags::ERR).bits()),
+            Ready::HUP | Ready::ERROR
+        );
+        assert_eq!(ready_of(u32::from(PollFlags::NVAL.bits())), Ready::ERROR);
+        // Bits picosel never asks for (EPOLLRDHUP, EPOLLET, ...) change nothing.
+        assert_eq!(
+            ready_of((EventFlags::IN | EventFlags::RDHUP | EventFlags::ET).bits()),
+            Ready::READ
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! glibc's `fd_set` holds `FD_SETSIZE` = 1024 bits, and that is the limit this backend keeps:
 //! an fd >= 1024 is refused by `add` and `modify` with [`Error::FdOutOfRange`], never written
 //! past the set. The sets are rebuilt on the stack for each wait (3 × 128 bytes), so a wait is
-//! O(registered + FD_SETSIZE). Edge mode is refused; oneshot is emulated as on poll.
+//! O(registered + FD_SETSIZE). Edge mode, oneshot and closed fds are [`PollLike`]'s, as on poll.
 //!
 //! # A registered fd closed without `unregister`
 //!
@@ -25,9 +25,9 @@
 //! closed is not watched, unless a `modify` re-arms the registration. Telling the two files
 //! apart would cost an `fstat` per entry on every wait; unregistering before closing avoids it.
 
-use super::dense::{check_entry, checked_slot, event_at, Dense};
-use super::{borrow_fd, check_open, os, Backend, Poller, Token};
-use crate::{Error, Interest, Mode, Ready, Result};
+use super::{borrow_fd, os, Mechanism, PollLike};
+use crate::error::{Error, Result};
+use crate::interest::{Interest, Ready};
 use core::mem::size_of;
 use core::time::Duration;
 use rustix::event::{fd_set_insert, FdSetElement, FdSetIter, Timespec};
@@ -44,34 +44,30 @@ pub const FD_SETSIZE: usize = 1024;
 /// Elements of one set: `c_ulong` is 64 bits on aarch64 and x86_64, 32 on armv7.
 const SET_LEN: usize = FD_SETSIZE / (size_of::<FdSetElement>() * 8);
 
-/// The select backend.
-///
-/// # Examples
-///
-/// ```
-/// use picosel::{SelectSelector, Error, Interest};
-/// let mut sel = SelectSelector::<(), 8>::new();
-/// // Numbers at or above FD_SETSIZE cannot be put in an fd_set.
-/// assert_eq!(sel.register(4096, Interest::READ, ()), Err(Error::FdOutOfRange));
-/// ```
-///
-/// # References
-/// - [select(2)](https://man7.org/linux/man-pages/man2/select.2.html)
-#[doc(alias = "select")]
-#[doc(alias = "pselect6")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Select;
-
-impl Backend for Select {
-    const NAME: &'static str = "select";
-    type Poller<const N: usize> = SelectPoller<N>;
+backend! {
+    /// The select backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::{SelectSelector, Error, Interest};
+    /// let mut sel = SelectSelector::<(), 8>::new();
+    /// // Numbers at or above FD_SETSIZE cannot be put in an fd_set.
+    /// assert_eq!(sel.register(4096, Interest::READ, ()), Err(Error::FdOutOfRange));
+    /// ```
+    ///
+    /// # References
+    /// - [select(2)](https://man7.org/linux/man-pages/man2/select.2.html)
+    #[doc(alias = "select")]
+    #[doc(alias = "pselect6")]
+    Select, "select", SelectPoller
 }
 
+/// What select keeps per armed fd: the number (in `0..FD_SETSIZE`) and the sets it goes in.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+pub struct Entry {
     fd: RawFd,
     interest: Interest,
-    oneshot: bool,
 }
 
 /// The state of one select selector: the armed entries and the last wait's events.
@@ -90,11 +86,7 @@ struct Entry {
 /// assert_eq!(p.add(-1, token, Interest::READ, Mode::Level), Err(Error::InvalidFd));
 /// assert_eq!(p.wait(Some(std::time::Duration::ZERO)), Ok(0));
 /// ```
-#[derive(Debug)]
-pub struct SelectPoller<const N: usize> {
-    entries: Dense<Entry, N>,
-    ready: heapless::Vec<(Token<N>, Ready), N>,
-}
+pub type SelectPoller<const N: usize> = PollLike<Select, N>;
 
 type Sets = [[FdSetElement; SET_LEN]; 3];
 
@@ -123,105 +115,70 @@ const KINDS: [(Interest, Ready); 3] = [
     (Interest::PRIORITY, Ready::PRIORITY),
 ];
 
-impl<const N: usize> SelectPoller<N> {
-    /// Fills the sets from the armed entries; returns `nfds`.
-    fn fill(&self, sets: &mut Sets) -> RawFd {
-        let mut nfds = 0;
-        for e in &self.entries.items {
-            // Every stored fd is in 0..FD_SETSIZE (`modify`), so neither the insert nor the
-            // `+ 1` can go out of range.
-            for ((want, _), set) in KINDS.iter().zip(sets.iter_mut()) {
-                if e.interest.contains(*want) {
-                    fd_set_insert(set, e.fd);
-                }
-            }
-            nfds = nfds.max(e.fd + 1);
-        }
-        nfds
-    }
-
-    /// After a select(2) that reported `sets`: appends the ready entries.
-    fn collect(&mut self, sets: &Sets) {
-        // Readiness per fd number, gathered from the three sets.
-        let mut seen = [0u8; FD_SETSIZE];
-        for ((_, bit), set) in KINDS.iter().zip(sets.iter()) {
-            for fd in FdSetIter::new(set) {
-                if let Some(s) = seen.get_mut(fd as usize) {
-                    *s |= bit.bits();
-                }
+/// Fills the sets from the armed entries; returns `nfds`.
+fn fill(entries: &[Entry], sets: &mut Sets) -> RawFd {
+    let mut nfds = 0;
+    for e in entries {
+        // Every stored fd is in 0..FD_SETSIZE (`Select::entry`), so neither the insert nor the
+        // `+ 1` can go out of range.
+        for ((want, _), set) in KINDS.iter().zip(sets.iter_mut()) {
+            if e.interest.contains(*want) {
+                fd_set_insert(set, e.fd);
             }
         }
-        self.entries.collect_ready(
-            &mut self.ready,
-            |e| Ready::from_bits_truncate(seen.get(e.fd as usize).copied().unwrap_or(0)),
-            |e, _| e.oneshot,
-        );
+        nfds = nfds.max(e.fd + 1);
     }
-
-    /// After EBADF: appends each entry whose fd is no longer open, as ERROR, and disarms it.
-    /// One `fcntl` per entry, on this error path only. Returns how many it found.
-    fn disarm_closed(&mut self) -> usize {
-        let before = self.ready.len();
-        self.entries.collect_ready(
-            &mut self.ready,
-            |e| {
-                if rustix::io::fcntl_getfd(borrow_fd(e.fd)) == Err(Errno::BADF) {
-                    Ready::ERROR
-                } else {
-                    Ready::empty()
-                }
-            },
-            |_, _| true,
-        );
-        self.ready.len() - before
-    }
+    nfds
 }
 
-impl<const N: usize> Poller<N> for SelectPoller<N> {
-    const CLOSED: Self = SelectPoller {
-        entries: Dense::EMPTY,
-        ready: heapless::Vec::new(),
-    };
-
-    fn supports(mode: Mode) -> bool {
-        mode != Mode::Edge
+/// After a select(2) that reported `sets`: records the ready entries.
+fn collect<const N: usize>(p: &mut SelectPoller<N>, sets: &Sets) {
+    // Readiness per fd number, gathered from the three sets.
+    let mut seen = [0u8; FD_SETSIZE];
+    for ((_, bit), set) in KINDS.iter().zip(sets.iter()) {
+        for fd in FdSetIter::new(set) {
+            if let Some(s) = seen.get_mut(fd as usize) {
+                *s |= bit.bits();
+            }
+        }
     }
+    p.collect(
+        |e| Ready::from_bits_truncate(seen.get(e.fd as usize).copied().unwrap_or(0)),
+        |_| false,
+    );
+}
 
-    fn open(&mut self) -> Result<()> {
-        Ok(())
-    }
+/// After EBADF: records each entry whose fd is no longer open, as ERROR, and disarms it. One
+/// `fcntl` per entry, on this error path only. Returns whether it found any.
+fn disarm_closed<const N: usize>(p: &mut SelectPoller<N>) -> bool {
+    let mut found = false;
+    p.collect(
+        |e| {
+            if rustix::io::fcntl_getfd(borrow_fd(e.fd)) == Err(Errno::BADF) {
+                found = true;
+                Ready::ERROR
+            } else {
+                Ready::empty()
+            }
+        },
+        |_| true,
+    );
+    found
+}
 
-    fn add(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
-        self.modify(fd, token, interest, mode)
-    }
+impl Mechanism for Select {
+    type Entry = Entry;
 
-    /// Also re-arms an entry disarmed after a oneshot report or a report of its fd closed.
-    fn modify(&mut self, fd: RawFd, token: Token<N>, interest: Interest, mode: Mode) -> Result<()> {
-        check_entry(fd, token, mode)?;
-        // `fd >= 0` now. Checked here, where the fd is stored, since `wait` writes its bit
-        // into sets of FD_SETSIZE bits.
-        if fd as usize >= FD_SETSIZE {
+    /// Refuses an fd that does not fit in an `fd_set`: `wait` writes its bit into sets of
+    /// FD_SETSIZE bits.
+    fn entry(fd: RawFd, interest: Interest) -> Result<Entry> {
+        if !(0..FD_SETSIZE as RawFd).contains(&fd) {
             return Err(Error::FdOutOfRange);
         }
-        check_open(fd)?;
-        let entry = Entry {
-            fd,
-            interest,
-            oneshot: mode == Mode::Oneshot,
-        };
-        self.entries.set(token, entry);
-        Ok(())
+        Ok(Entry { fd, interest })
     }
 
-    fn delete(&mut self, _fd: RawFd, token: Token<N>) -> Result<()> {
-        // A disarmed entry is not in the sets; deleting it succeeds all the same.
-        checked_slot(token)?;
-        self.entries.remove(token.slot());
-        Ok(())
-    }
-
-    fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        self.ready.clear();
+    fn wait<const N: usize>(p: &mut SelectPoller<N>, timeout: Option<Duration>) -> Result<()> {
         let mut timeout = super::timespec(timeout);
         // EBADF with no entry found closed: a number closed and taken again by another
         // thread between the two calls. Waiting once more is right; a second time, give up.
@@ -229,26 +186,26 @@ impl<const N: usize> Poller<N> for SelectPoller<N> {
         // Each turn but one disarms an entry, so this ends within N + 2 turns.
         loop {
             let mut sets = [[FdSetElement::default(); SET_LEN]; 3];
-            let nfds = self.fill(&mut sets);
+            let nfds = fill(p.entries(), &mut sets);
             match select(nfds, &mut sets, timeout.as_ref()) {
-                Ok(0) => return Ok(self.ready.len()),
+                Ok(0) => return Ok(()),
                 Ok(_) => {
-                    self.collect(&sets);
-                    return Ok(self.ready.len());
+                    collect(p, &sets);
+                    return Ok(());
                 }
                 Err(Errno::BADF) => {
-                    if self.disarm_closed() == 0 {
+                    if !disarm_closed(p) {
                         if retried {
-                            return if self.ready.is_empty() {
-                                Err(Error::Os(Errno::BADF))
+                            return if p.reported() {
+                                Ok(())
                             } else {
-                                Ok(self.ready.len())
+                                Err(Error::Os(Errno::BADF))
                             };
                         }
                         retried = true;
                     }
                     // Something to report: only look at the rest, without waiting.
-                    if !self.ready.is_empty() {
+                    if p.reported() {
                         timeout = Some(Timespec {
                             tv_sec: 0,
                             tv_nsec: 0,
@@ -256,18 +213,9 @@ impl<const N: usize> Poller<N> for SelectPoller<N> {
                     }
                 }
                 // Closed entries found already are disarmed: report them, not the error.
-                Err(e) if self.ready.is_empty() => return os(Err(e)),
-                Err(_) => return Ok(self.ready.len()),
+                Err(_) if p.reported() => return Ok(()),
+                Err(e) => return os(Err(e)),
             }
         }
-    }
-
-    fn event(&self, i: usize) -> (Token<N>, Ready) {
-        event_at(&self.ready, i)
-    }
-
-    fn close(&mut self) {
-        self.entries.clear();
-        self.ready.clear();
     }
 }

@@ -386,7 +386,7 @@ fn timers() -> ExitCode {
         let mut count = 0u64;
         let t0 = Instant::now();
         while let Some(e) = t.expire(now) {
-            (e.handler)(&mut count);
+            (e.data)(&mut count);
         }
         let expire = per(t0);
         r.push([add, cancel, expire]);

@@ -42,82 +42,76 @@ fn serve<B: Backend>(args: &ServerArgs, lfd: OwnedFd) -> ExitCode {
             }
         };
         while let Some((key, ready)) = events.next() {
-            match key.data() {
-                Kind::Listener => {
-                    while let Ok(c) =
-                        rustix::net::accept_with(&lfd, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+            if let Kind::Listener = key.data() {
+                while let Ok(c) =
+                    rustix::net::accept_with(&lfd, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+                {
+                    let i = c.as_raw_fd() as usize;
+                    let _ = rustix::net::sockopt::set_tcp_nodelay(&c, true);
+                    // Full table or fd >= 1024 on select: drop the connection, keep serving.
+                    if events
+                        .selector()
+                        .register(&c, Interest::READ, Kind::Conn)
+                        .is_err()
                     {
-                        let i = c.as_raw_fd() as usize;
-                        let _ = rustix::net::sockopt::set_tcp_nodelay(&c, true);
-                        // Full table or fd >= 1024 on select: drop the connection, keep serving.
-                        if events
-                            .selector()
-                            .register(&c, Interest::READ, Kind::Conn)
-                            .is_err()
-                        {
-                            continue;
-                        }
-                        if conns.len() <= i {
-                            conns.resize_with(i + 1, || None);
-                            parked.resize_with(i + 1, Vec::new);
-                        }
-                        if !args.quiet {
-                            eprintln!("accepted fd {i}");
-                        }
-                        conns[i] = Some(c);
-                    }
-                }
-                Kind::Conn => {
-                    let i = key.fd() as usize;
-                    let Some(Some(c)) = conns.get(i) else {
                         continue;
-                    };
-                    let mut close = false;
-                    if !parked[i].is_empty() {
-                        if ready.contains(Ready::WRITE) {
-                            match rustix::io::write(c, &parked[i]) {
-                                Ok(w) => {
-                                    parked[i].drain(..w);
-                                    if parked[i].is_empty() {
-                                        let _ =
-                                            events.selector().modify(c, Interest::READ, Kind::Conn);
-                                    }
-                                }
-                                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                                Err(_) => close = true,
+                    }
+                    if conns.len() <= i {
+                        conns.resize_with(i + 1, || None);
+                        parked.resize_with(i + 1, Vec::new);
+                    }
+                    if !args.quiet {
+                        eprintln!("accepted fd {i}");
+                    }
+                    conns[i] = Some(c);
+                }
+                continue;
+            }
+            let i = key.fd() as usize;
+            let Some(Some(c)) = conns.get(i) else {
+                continue;
+            };
+            let mut close = false;
+            if !parked[i].is_empty() {
+                if ready.contains(Ready::WRITE) {
+                    match rustix::io::write(c, &parked[i]) {
+                        Ok(w) => {
+                            parked[i].drain(..w);
+                            if parked[i].is_empty() {
+                                let _ = events.selector().modify(c, Interest::READ, Kind::Conn);
                             }
-                        } else if ready.intersects(Ready::HUP | Ready::ERROR) {
-                            close = true;
                         }
-                    } else {
-                        match rustix::io::read(c, &mut buf) {
-                            Ok(0) => close = true,
-                            Ok(r) => match rustix::io::write(c, &buf[..r]) {
-                                Ok(w) if w == r => {}
-                                Ok(w) => {
-                                    parked[i].extend_from_slice(&buf[w..r]);
-                                    let _ =
-                                        events.selector().modify(c, Interest::WRITE, Kind::Conn);
-                                }
-                                Err(Errno::AGAIN) => {
-                                    parked[i].extend_from_slice(&buf[..r]);
-                                    let _ =
-                                        events.selector().modify(c, Interest::WRITE, Kind::Conn);
-                                }
-                                Err(_) => close = true,
-                            },
-                            Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                            Err(_) => close = true,
-                        }
+                        Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                        Err(_) => close = true,
                     }
-                    if close {
-                        let _ = events.selector().unregister(key.fd());
-                        conns[i] = None;
-                        parked[i].clear();
-                        if !args.quiet {
-                            eprintln!("closed fd {i}");
+                } else if ready.intersects(Ready::HUP | Ready::ERROR) {
+                    close = true;
+                }
+            } else {
+                match rustix::io::read(c, &mut buf) {
+                    Ok(0) => close = true,
+                    Ok(r) => match rustix::io::write(c, &buf[..r]) {
+                        Ok(w) if w == r => {}
+                        Ok(w) => {
+                            parked[i].extend_from_slice(&buf[w..r]);
+                            let _ = events.selector().modify(c, Interest::WRITE, Kind::Conn);
                         }
-                    }
+                        Err(Errno::AGAIN) => {
+                            parked[i].extend_from_slice(&buf[..r]);
+                            let _ = events.selector().modify(c, Interest::WRITE, Kind::Conn);
+                        }
+                        Err(_) => close = true,
+                    },
+                    Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                    Err(_) => close = true,
+                }
+            }
+            if close {
+                let _ = events.selector().unregister(key.fd());
+                conns[i] = None;
+                parked[i].clear();
+                if !args.quiet {
+                    eprintln!("closed fd {i}");
                 }
             }
         }

@@ -3,19 +3,20 @@
 //!
 //! ```text
 //! suite --bin DIR [--echo-server PATH] [--sizes FILE] [--notes FILE] [--rounds N] [--secs S]
-//!       [--out BENCHMARKS.md] [--log FILE] [--cpu N|none]
+//!       [--out BENCHMARKS.md] [--charts DIR] [--readme README.md] [--log FILE] [--cpu N|none]
 //! ```
 //!
 //! Every comparison is interleaved: in each round every variant runs once, in an order that
 //! rotates from round to round, and the reported ratio is the median of the per-round ratios
-//! (with their range), never a ratio of two lone times.
+//! (with their range), never a ratio of two lone times. The main comparisons are also drawn as
+//! SVG charts in `--charts` (a directory relative to the output's), and `--readme` gets the
+//! summary table of its Performance section rewritten from the same run.
 
-use picosel_bench::{json_num, median};
+use picosel_bench::chart::{self, Bar, Group, Mark, Series};
+use picosel_bench::{json_num, median, which, Server};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 struct Opts {
@@ -26,6 +27,9 @@ struct Opts {
     rounds: usize,
     secs: f64,
     out: PathBuf,
+    /// Where the charts go, relative to the output's directory.
+    charts: PathBuf,
+    readme: Option<PathBuf>,
     log: Option<PathBuf>,
     /// The CPU that each echo server and its client share; `None`: not pinned.
     cpu: Option<usize>,
@@ -40,6 +44,8 @@ fn parse() -> Result<Opts, String> {
         rounds: 11,
         secs: 0.6,
         out: "BENCHMARKS.md".into(),
+        charts: "bench/charts".into(),
+        readme: None,
         log: None,
         cpu: Some(
             std::thread::available_parallelism()
@@ -58,6 +64,8 @@ fn parse() -> Result<Opts, String> {
             "--rounds" => o.rounds = v.parse().map_err(|_| "bad --rounds")?,
             "--secs" => o.secs = v.parse().map_err(|_| "bad --secs")?,
             "--out" => o.out = v.into(),
+            "--charts" => o.charts = v.into(),
+            "--readme" => o.readme = Some(v.into()),
             "--log" => o.log = Some(v.into()),
             "--cpu" if v == "none" => o.cpu = None,
             "--cpu" => o.cpu = Some(v.parse().map_err(|_| "bad --cpu")?),
@@ -72,74 +80,30 @@ fn parse() -> Result<Opts, String> {
     Ok(o)
 }
 
-/// A server process, killed when dropped.
-struct Server {
-    name: String,
-    cmd: String,
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn start(name: &str, prog: &Path, args: &[&str]) -> Result<Server, String> {
-        let mut child = Command::new(prog)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{}: {e}", prog.display()))?;
-        let out = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(out);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining: a server that prints later (a summary at exit) must not meet a
-            // closed pipe.
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        let cmd = format!("{} {}", prog.display(), args.join(" "));
-        let line = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{cmd}: no 'listening on' line within 10 s"));
-            }
-        };
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{cmd}: unexpected first line {line:?}"));
-        };
-        Ok(Server {
-            name: name.into(),
-            cmd,
-            addr: addr.to_string(),
-            child,
-        })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Ctx {
     o: Opts,
     log: String,
     commands: Vec<String>,
+    /// The README's summary rows: what, result.
+    readme: Vec<(String, String)>,
 }
 
 impl Ctx {
+    /// Writes `svg` as chart `name` and returns the Markdown that shows it.
+    fn chart(&self, name: &str, alt: &str, svg: &str) -> String {
+        let dir = self
+            .o
+            .out
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.o.charts);
+        let _ = std::fs::create_dir_all(&dir);
+        if let Err(e) = std::fs::write(dir.join(format!("{name}.svg")), svg) {
+            eprintln!("suite: chart {name}: {e}");
+        }
+        format!("![{alt}]({}/{name}.svg)\n", self.o.charts.display())
+    }
+
     fn note_cmd(&mut self, c: String) {
         if !self.commands.contains(&c) {
             self.commands.push(c);
@@ -312,6 +276,7 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
          (`loadgen --idle 900`), so each server holds about 965 registrations of which 64 are \
          busy: the idle-scaling question of section 4, asked of whole servers. {pinning}\n"
     );
+    let mut cases: Vec<Case> = Vec::new();
     // The last case adds 900 open, silent connections: every server holds ~965 registrations,
     // and a backend that scans its whole table on each wait shows it.
     for &(conns, idle) in &[(1usize, 0usize), (64, 0), (512, 0), (64, 900)] {
@@ -352,9 +317,27 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
             }
         );
         let floor = &rows[0];
+        let title = if idle > 0 {
+            format!("{conns} + {idle} idle connections")
+        } else {
+            format!("{conns} connection{}", if conns == 1 { "" } else { "s" })
+        };
+        cases.push(Case {
+            title,
+            rows: Vec::new(),
+        });
         for (idx, row) in rows.iter().enumerate() {
             let rt_ratio: Vec<f64> = (0..rounds).map(|r| row.rt[r] / floor.rt[r]).collect();
             let cpu_ratio: Vec<f64> = (0..rounds).map(|r| row.cpu[r] / floor.cpu[r]).collect();
+            if idx > 0 {
+                if let Some(c) = cases.last_mut() {
+                    c.rows.push(Ratios {
+                        name: row.name.clone(),
+                        rt: rt_ratio.clone(),
+                        cpu: cpu_ratio.clone(),
+                    });
+                }
+            }
             let _ = writeln!(
                 md,
                 "| {} | {:.0} | {} | {:.0} | {} | {:.1} | {:.1} | {} |",
@@ -398,6 +381,116 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
         }
         md.push('\n');
     }
+    echo_charts(ctx, &cases, md);
+}
+
+/// One connection count of section 1: per picosel server, the per-round ratios to the floor.
+struct Case {
+    title: String,
+    rows: Vec<Ratios>,
+}
+
+struct Ratios {
+    name: String,
+    rt: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+/// Section 1's ratios drawn, and its README rows.
+fn echo_charts(ctx: &mut Ctx, cases: &[Case], md: &mut String) {
+    let bar = |name: &str, xs: &[f64]| Bar {
+        label: name.to_string(),
+        value: median(xs),
+        range: span(xs),
+    };
+    for (which, what, unit, file) in [
+        (
+            1,
+            "Server CPU per round trip, vs the floor",
+            "ratio to floor_echo (lower is better)",
+            "echo-cpu",
+        ),
+        (
+            0,
+            "Round trips per second, vs the floor",
+            "ratio to floor_echo (higher is better)",
+            "echo-rate",
+        ),
+    ] {
+        let groups: Vec<Group> = cases
+            .iter()
+            .map(|c| Group {
+                title: c.title.clone(),
+                bars: c
+                    .rows
+                    .iter()
+                    .map(|r| bar(&r.name, if which == 1 { &r.cpu } else { &r.rt }))
+                    .collect(),
+            })
+            .collect();
+        let marks = [Mark {
+            at: 1.0,
+            label: "floor".into(),
+        }];
+        let svg = chart::bars(
+            &format!("{what} (median of per-round ratios, whisker: range)"),
+            unit,
+            &groups,
+            &marks,
+            Some(0.0),
+        );
+        md.push_str(&ctx.chart(file, what, &svg));
+        md.push('\n');
+    }
+    // The README's rows: the event-loop server on epoll at 1, 64 and 512 connections.
+    let pick = |case: usize, name: &str, which: usize| {
+        cases
+            .get(case)
+            .and_then(|c| c.rows.iter().find(|r| r.name.starts_with(name)))
+            .map(|r| median(if which == 1 { &r.cpu } else { &r.rt }))
+    };
+    let main = if cases
+        .iter()
+        .any(|c| c.rows.iter().any(|r| r.name.starts_with("echo_server")))
+    {
+        "echo_server epoll"
+    } else {
+        "sel_echo epoll"
+    };
+    let three = |which: usize| {
+        (0..3)
+            .map(|c| pick(c, main, which).map_or("n/a".into(), |v| format!("{v:.3}x")))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let server = main.split(' ').next().unwrap_or(main);
+    ctx.readme.push((
+        format!("`{server}` on epoll vs the floor: round trips at 1 / 64 / 512 connections"),
+        three(0),
+    ));
+    ctx.readme
+        .push(("the same: server CPU per round trip".into(), three(1)));
+    let idle: Vec<String> = ["epoll", "poll", "select"]
+        .iter()
+        .filter_map(|b| pick(3, &format!("{server} {b}"), 1).map(|v| format!("{b} {v:.2}x")))
+        .collect();
+    if !idle.is_empty() {
+        ctx.readme.push((
+            "64 busy + 900 idle connections, server CPU per round trip vs the floor".into(),
+            idle.join("; "),
+        ));
+    }
+}
+
+/// The range of the finite values, if any.
+fn span(xs: &[f64]) -> Option<(f64, f64)> {
+    let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((lo, hi))
 }
 
 /// `lo–hi` of the finite values.
@@ -448,6 +541,7 @@ fn syscalls(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Ve
         let _ = writeln!(md, "\nSKIPPED: strace not installed.\n");
         return;
     };
+    let mut totals = Vec::new();
     for s in servers {
         let out_file = std::env::temp_dir().join(format!("picosel-strace-{}.txt", s.pid()));
         let _ = std::fs::remove_file(&out_file);
@@ -539,131 +633,229 @@ fn syscalls(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Ve
                 String::new(),
             ]);
         }
+        totals.push(format!(
+            "{} {total:.3}",
+            s.name.split(' ').next().unwrap_or("")
+        ));
     }
     md.push('\n');
+    if !totals.is_empty() {
+        ctx.readme.push((
+            "syscalls per round trip, 1 connection (wait, read, write)".into(),
+            totals.join("; "),
+        ));
+    }
 }
 
-/// User-space instructions per round trip, from callgrind: deterministic, unlike times. Each
-/// server runs twice under valgrind, once idle and once loaded, and the difference is divided
-/// by the round trips, so start-up and exit cancel out.
-fn instructions(ctx: &mut Ctx, specs: &[(String, PathBuf, Vec<&str>)], md: &mut String) {
+/// The instruction budget over the floor: `sel_echo` (the selector alone) and `echo_server`
+/// (the event loop and the example's own work).
+const SEL_BUDGET: f64 = 30.0;
+const LOOP_BUDGET: f64 = 80.0;
+
+/// User-space instructions per round trip, exactly, from callgrind (`icount`, which
+/// `bench/callgrind.sh` and CI run too): deterministic, unlike times.
+fn instructions(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) {
     let _ = writeln!(
         md,
         "## 3. User-space instructions per round trip (callgrind)\n\n\
          Instructions executed in the server's own process (its code, picosel, rustix, libc; not \
-         the kernel) per round trip at 1 connection, counted exactly by `valgrind --tool=callgrind`: \
-         (instructions of a loaded run − those of an idle run) / round trips. Noise-free, so it \
-         shows the cost the abstraction adds even where the timings above cannot resolve it. For \
-         scale: the kernel side of a round trip (epoll_wait + read + write on loopback TCP) is the \
-         bulk of the ~5 µs of CPU per round trip measured above.\n\n\
-         | server | instructions per round trip | vs floor | round trips measured |\n|---|---:|---:|---:|"
+         the kernel) per 64-byte round trip on one connection, counted by `valgrind \
+         --tool=callgrind` (`bench/callgrind.sh`, which CI runs too): each server is driven \
+         through K1 and then, started afresh, K2 round trips, and (Ir(K2) − Ir(K1)) / (K2 − K1) \
+         cancels its start-up, the connection's set-up and its shutdown. The client is not \
+         counted. Exact, so it shows the cost the abstraction adds even where the timings above \
+         cannot resolve it; three runs of each show how exact. For scale: the kernel side of a \
+         round trip is the bulk of the ~5 µs of CPU measured above. Budgets: `sel_echo` (the \
+         selector alone) at most the floor + {SEL_BUDGET}, `echo_server` (event loop and example) \
+         at most the floor + {LOOP_BUDGET}.\n"
     );
-    let Some(valgrind) = which("valgrind") else {
-        let _ = writeln!(md, "\nSKIPPED: valgrind not installed.\n");
+    if which("valgrind").is_none() {
+        let _ = writeln!(md, "SKIPPED: valgrind not installed.\n");
         return;
-    };
-    let dir = std::env::temp_dir().join(format!("picosel-callgrind-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let mut floor_ipr = f64::NAN;
-    let mut breakdown = String::new();
-    for (name, prog, args) in specs {
-        if !name.contains("epoll") {
-            continue;
-        }
-        let mut ir = [0f64; 2];
-        let mut rts = 0f64;
-        for (i, load) in [false, true].iter().enumerate() {
-            let out = dir.join(format!("{i}.cg"));
-            let _ = std::fs::remove_file(&out);
-            let mut full: Vec<String> = vec![
-                "--tool=callgrind".into(),
-                format!("--callgrind-out-file={}", out.display()),
-                prog.display().to_string(),
-            ];
-            full.extend(args.iter().map(|a| a.to_string()));
-            let full_ref: Vec<&str> = full.iter().map(String::as_str).collect();
-            let s = match Server::start(name, &valgrind, &full_ref) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("suite: {e}");
-                    break;
-                }
-            };
-            if *load {
-                ctx.note_cmd(format!(
-                    "valgrind --tool=callgrind --callgrind-out-file=OUT {} {}   # once idle, once under loadgen --conns 1 --secs 1; then SIGTERM",
-                    prog.display(),
-                    args.join(" ")
-                ));
-                let o = ctx.loadgen(&s, 1, 0, 1, 1.0, None);
-                rts = json_num(&o, "all_round_trips").unwrap_or(0.0);
-            }
-            // SIGTERM: a normal exit for echo_server, a fatal signal for the others; valgrind
-            // writes the profile either way.
-            if let Some(pid) = rustix::process::Pid::from_raw(s.pid() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            }
-            let mut s = s;
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while s.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            drop(s);
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            ir[i] = text
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("summary:")
-                        .or_else(|| l.strip_prefix("totals:"))
-                })
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(f64::NAN);
-            if *load && name.starts_with("echo_server") {
-                if let Some(ann) = which("callgrind_annotate") {
-                    if let Ok(o) = Command::new(ann).arg(&out).output() {
-                        let t = String::from_utf8_lossy(&o.stdout);
-                        let rows: Vec<&str> = t
-                            .lines()
-                            .skip_while(|l| !l.contains("file:function"))
-                            .skip(2)
-                            .take(6)
-                            .collect();
-                        breakdown = rows.join("\n");
-                    }
-                }
-            }
-        }
-        let ipr = (ir[1] - ir[0]) / rts;
-        if name.starts_with("floor") {
-            floor_ipr = ipr;
-        }
-        let _ = writeln!(
-            md,
-            "| {name} | {:.0} | {} | {rts:.0} |",
-            ipr,
-            if name.starts_with("floor") {
-                "1".to_string()
-            } else {
-                format!("{:.2}", ipr / floor_ipr)
-            }
-        );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    if !breakdown.is_empty() {
+    let icount = ctx.o.bin.join("icount");
+    let dir = std::env::temp_dir().join(format!("picosel-icount-{}", std::process::id()));
+    let mut args: Vec<String> = ["--bin", &ctx.o.bin.display().to_string(), "--runs", "3"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend(["--where".into(), "12".into(), "--annotate".into()]);
+    args.push(dir.display().to_string());
+    if let Some(es) = &ctx.o.echo_server {
+        args.extend(["--echo-server".into(), es.display().to_string()]);
+    }
+    ctx.note_cmd(format!(
+        "bench/callgrind.sh --runs 3 --where 12   # {} {}",
+        icount.display(),
+        args.join(" ")
+    ));
+    eprintln!("instructions (callgrind):");
+    let out = ctx.run(
+        &icount,
+        &args,
+        &format!("{} {}", icount.display(), args.join(" ")),
+    );
+    let servers = ["floor_echo", "sel_echo", "echo_server"];
+    let summary_line = |name: &str| {
+        out.lines()
+            .find(|l| json_str(l, "server") == name && l.contains("\"median\""))
+    };
+    let runs = |name: &str| -> Vec<f64> {
+        out.lines()
+            .filter(|l| json_str(l, "server") == name && l.contains("\"run\""))
+            .filter_map(|l| json_num(l, "per_rt"))
+            .collect()
+    };
+    let floor = summary_line("floor_echo").and_then(|l| json_num(l, "median"));
+    let _ = writeln!(
+        md,
+        "| server | instructions per round trip | over the floor | budget | the 3 runs | spread |\n|---|---:|---:|---:|---|---:|"
+    );
+    let mut counts = Vec::new();
+    for name in servers {
+        let Some(l) = summary_line(name) else {
+            continue;
+        };
+        let (Some(m), Some(lo), Some(hi)) = (
+            json_num(l, "median"),
+            json_num(l, "min"),
+            json_num(l, "max"),
+        ) else {
+            continue;
+        };
+        let budget = match name {
+            "sel_echo" => Some(SEL_BUDGET),
+            "echo_server" => Some(LOOP_BUDGET),
+            _ => None,
+        };
+        let over = floor.map(|f| m - f);
+        let rs: Vec<String> = runs(name).iter().map(|x| format!("{x:.0}")).collect();
         let _ = writeln!(
             md,
-            "\nWhere `echo_server`'s loaded run spent its instructions (`callgrind_annotate`, whole run, top entries):\n\n```text\n{breakdown}\n```"
+            "| {name} | {m:.0} | {} | {} | {} | {:.0} |",
+            if name == "floor_echo" {
+                "—".into()
+            } else {
+                over.map_or("n/a".into(), |o| format!("+{o:.0}"))
+            },
+            budget.map_or("—".into(), |b| format!("+{b:.0}")),
+            rs.join(", "),
+            hi - lo
         );
+        if let (Some(b), Some(o)) = (budget, over) {
+            summary.push([
+                format!("{name}: user-space instructions per round trip <= floor + {b:.0}"),
+                format!("+{o:.0} ({m:.0} vs {:.0})", m - o),
+                if o <= b {
+                    "met".into()
+                } else {
+                    format!("MISSED by {:.0} instructions", o - b)
+                },
+                String::new(),
+            ]);
+        }
+        counts.push((name, m));
     }
     md.push('\n');
-}
-
-fn which(p: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(p))
-            .find(|f| f.is_file())
-    })
+    if let Some(f) = floor {
+        let svg = chart::bars(
+            "User-space instructions per 64-byte echo round trip (callgrind, exact)",
+            "instructions per round trip",
+            &[Group {
+                title: "1 connection".into(),
+                bars: counts
+                    .iter()
+                    .map(|(n, m)| Bar {
+                        label: n.to_string(),
+                        value: *m,
+                        range: None,
+                    })
+                    .collect(),
+            }],
+            &[
+                Mark {
+                    at: f + SEL_BUDGET,
+                    label: format!("floor + {SEL_BUDGET:.0}"),
+                },
+                Mark {
+                    at: f + LOOP_BUDGET,
+                    label: format!("floor + {LOOP_BUDGET:.0}"),
+                },
+            ],
+            Some(0.0),
+        );
+        md.push_str(&ctx.chart("instructions", "Instructions per round trip", &svg));
+        md.push('\n');
+        ctx.readme.push((
+            "user-space instructions per round trip (callgrind, exact): floor / `sel_echo` / `echo_server`".into(),
+            counts
+                .iter()
+                .map(|(_, m)| format!("{m:.0}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+        ));
+    }
+    // Where the selector's instructions go, line by line.
+    let hot: Vec<&str> = out
+        .lines()
+        .filter(|l| json_str(l, "where") == "sel_echo")
+        .collect();
+    if !hot.is_empty() {
+        let _ = writeln!(
+            md,
+            "Where `sel_echo`'s instructions go, by source line (self cost per round trip, the \
+             same K2 − K1 difference taken per line of the two profiles; picosel's code is inlined \
+             into the server's loop, and counts at its own line):\n\n\
+             | per round trip | line | function |\n|---:|---|---|"
+        );
+        for l in hot {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | `{}` |",
+                num(json_num(l, "per_rt"), 0),
+                json_str(l, "line"),
+                json_str(l, "fn")
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(ann) = which("callgrind_annotate") {
+        for (name, rows) in [("sel_echo", 14), ("echo_server", 8)] {
+            let file = dir.join(format!("{name}.cg"));
+            if !file.exists() {
+                continue;
+            }
+            let Ok(o) = Command::new(&ann).args(["--auto=no"]).arg(&file).output() else {
+                continue;
+            };
+            let t = String::from_utf8_lossy(&o.stdout);
+            let table: Vec<&str> = t
+                .lines()
+                .skip_while(|l| !l.contains("file:function"))
+                .skip(2)
+                .take_while(|l| !l.trim().is_empty())
+                .take(rows)
+                .collect();
+            if table.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                md,
+                "`callgrind_annotate` of `{name}`'s K2 − K1 difference (`icount --annotate`): Ir over \
+                 the {} extra round trips, by source file (inlined code under its own file) and \
+                 function:\n\n```text\n{}\n```\n",
+                out.lines()
+                    .find_map(|l| {
+                        let k1 = json_num(l, "k1")?;
+                        let k2 = json_num(l, "k2")?;
+                        Some(format!("{:.0}", k2 - k1))
+                    })
+                    .unwrap_or_default(),
+                table.join("\n")
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn micro(ctx: &mut Ctx, sub: &str) -> Vec<String> {
@@ -702,6 +894,8 @@ fn idle(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) {
          `raw-epoll` is the same loop on a bare epoll fd.\n\n\
          | backend | K = 0 | K = 100 | K = 1000 | K = 4000 | K=4000 vs K=0 | vs raw epoll at K=4000 |\n|---|---:|---:|---:|---:|---:|---:|"
     );
+    let mut series = Vec::new();
+    let mut readme = (None, None);
     for b in ["raw-epoll", "epoll", "poll", "select"] {
         let rows: Vec<&String> = lines
             .iter()
@@ -730,6 +924,18 @@ fn idle(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) {
             num(at(4000.0, "vs_k0"), 3),
             num(at(4000.0, "vs_raw"), 3)
         );
+        series.push(Series {
+            name: b.into(),
+            values: [0.0, 100.0, 1000.0, 4000.0]
+                .iter()
+                .map(|&k| at(k, "ns"))
+                .collect(),
+        });
+        match b {
+            "epoll" => readme.0 = at(4000.0, "vs_k0"),
+            "poll" => readme.1 = at(4000.0, "vs_k0"),
+            _ => {}
+        }
         if b == "epoll" {
             if let Some(r) = at(4000.0, "vs_k0") {
                 summary.push([
@@ -750,6 +956,21 @@ fn idle(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) {
          all: it watches fds below FD_SETSIZE = 1024 only, and picosel refuses larger fds at \
          register time with `Error::FdOutOfRange`.\n"
     );
+    let svg = chart::log_lines(
+        "Wait + dispatch with one active fd and K idle fds",
+        "K idle registered fds",
+        "ns per iteration (log)",
+        &["0".into(), "100".into(), "1000".into(), "4000".into()],
+        &series,
+    );
+    md.push_str(&ctx.chart("idle", "Wait + dispatch against K idle fds", &svg));
+    md.push('\n');
+    if let (Some(e), Some(p)) = readme {
+        ctx.readme.push((
+            "epoll wait + dispatch with 4,000 idle fds registered vs none".into(),
+            format!("{e:.3}x (poll: {p:.0}x; select refuses fds >= 1024)"),
+        ));
+    }
 }
 
 fn ops(ctx: &mut Ctx, md: &mut String) {
@@ -783,6 +1004,19 @@ fn ops(ctx: &mut Ctx, md: &mut String) {
             cell("modify_data"),
             cell("unregister")
         );
+        if b == "epoll" {
+            let r = |op: &str| {
+                lines
+                    .iter()
+                    .find(|l| json_str(l, "backend") == b && json_str(l, "op") == op)
+                    .and_then(|l| json_num(l, "vs_raw"))
+                    .map_or("n/a".into(), |v| format!("{v:.2}x"))
+            };
+            ctx.readme.push((
+                "register / modify / unregister on epoll vs bare `epoll_ctl`".into(),
+                format!("{} / {} / {}", r("register"), r("modify"), r("unregister")),
+            ));
+        }
     }
     let lines = micro(ctx, "timers");
     let _ = writeln!(
@@ -884,6 +1118,18 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
         "## 7. Memory and binary size\n\n### `size_of` (bytes, x86_64; the selector with a fn pointer as user data, the event loop with a `u64` context and room for 16 timers)\n\n\
          | type | N | epoll | poll | select |\n|---|---:|---:|---:|---:|"
     );
+    let size = |ty: &str, n: f64| {
+        lines
+            .iter()
+            .find(|l| json_str(l, "type").starts_with(ty) && json_num(l, "n") == Some(n))
+            .and_then(|l| json_num(l, "epoll"))
+    };
+    if let (Some(a), Some(b)) = (size("Selector", 1024.0), size("EventLoop", 1024.0)) {
+        ctx.readme.push((
+            "`size_of::<DefaultSelector<fn, 1024>>()`, `DefaultEventLoop<u64, 1024, 16>`".into(),
+            format!("{a:.0} and {b:.0} bytes"),
+        ));
+    }
     for l in &lines {
         if json_str(l, "bench") != "sizes" {
             continue;
@@ -918,6 +1164,26 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
     {
         Some(t) => {
             let _ = writeln!(md, "| target | binary | bytes |\n|---|---|---:|");
+            let mut kb = |target: &str, bin: &str| {
+                t.lines()
+                    .map(|l| l.split('\t').collect::<Vec<_>>())
+                    .find(|f| f.len() == 3 && f[0].starts_with(target) && f[1].starts_with(bin))
+                    .and_then(|f| f[2].parse::<f64>().ok())
+                    .map_or("n/a".to_string(), |b| format!("{:.0}", b / 1000.0))
+            };
+            let targets = ["x86_64", "aarch64", "armv7"];
+            let row = |bin: &str, kb: &mut dyn FnMut(&str, &str) -> String| {
+                targets
+                    .iter()
+                    .map(|t| kb(t, bin))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            let (es, hello) = (row("echo_server", &mut kb), row("hello", &mut kb));
+            ctx.readme.push((
+                "stripped, size-optimised `echo_server` vs a std hello-world (x86_64 / aarch64 / armv7)".into(),
+                format!("{es} KB vs {hello} KB"),
+            ));
             for l in t.lines() {
                 let f: Vec<&str> = l.split('\t').collect();
                 if f.len() == 3 {
@@ -930,6 +1196,32 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
             let _ = writeln!(md, "SKIPPED: no size table was passed.\n");
         }
     }
+}
+
+const README_BEGIN: &str =
+    "<!-- performance: begin (written by bench/run.sh from the run that wrote BENCHMARKS.md) -->\n";
+const README_END: &str = "<!-- performance: end -->\n";
+
+/// Rewrites the summary between the README's performance markers (in its Performance section),
+/// from this run's figures; leaves the file alone when the markers are missing.
+fn write_readme(path: &Path, rows: &[(String, String)], head: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let (Some(b), Some(e)) = (text.find(README_BEGIN), text.find(README_END)) else {
+        return Err(std::io::Error::other("no performance markers"));
+    };
+    if e < b {
+        return Err(std::io::Error::other("performance markers out of order"));
+    }
+    let date = head
+        .lines()
+        .find_map(|l| l.strip_prefix("- Date: "))
+        .unwrap_or("this run");
+    let mut t = format!("{README_BEGIN}From the run of {date}:\n\n| what | result |\n|---|---|\n");
+    for (what, result) in rows {
+        t.push_str(&format!("| {what} | {result} |\n"));
+    }
+    let updated = format!("{}{t}{}", &text[..b], &text[e..]);
+    std::fs::write(path, updated)
 }
 
 fn main() -> ExitCode {
@@ -945,6 +1237,7 @@ fn main() -> ExitCode {
         o,
         log: String::new(),
         commands: vec![],
+        readme: vec![],
     };
     let mut md = String::new();
     let mut summary: Vec<[String; 4]> = vec![];
@@ -1018,7 +1311,7 @@ fn main() -> ExitCode {
     };
     syscalls(&mut ctx, &traced, &mut md, &mut summary);
     drop(traced);
-    instructions(&mut ctx, &specs, &mut md);
+    instructions(&mut ctx, &mut md, &mut summary);
     idle(&mut ctx, &mut md, &mut summary);
     ops(&mut ctx, &mut md);
     reuseport(&mut ctx, &mut md);
@@ -1068,6 +1361,11 @@ fn main() -> ExitCode {
     if let Err(e) = std::fs::write(&ctx.o.out, &doc) {
         eprintln!("suite: write {}: {e}", ctx.o.out.display());
         return ExitCode::from(1);
+    }
+    if let Some(p) = &ctx.o.readme {
+        if let Err(e) = write_readme(p, &ctx.readme, &head) {
+            eprintln!("suite: {}: {e}", p.display());
+        }
     }
     if let Some(p) = &ctx.o.log {
         let _ = std::fs::write(p, &ctx.log);
