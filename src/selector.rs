@@ -421,57 +421,64 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     ///
     /// # Examples
     ///
-    /// The pattern of Python's `selectors` example: a callback as each key's data, and an accept callback that
-    /// registers a read callback for the new connection.
+    /// The pattern of Python's `selectors` example, in safe code: a callback as each key's
+    /// data, and an accept callback that registers a read callback for the new connection.
+    /// The selector borrows fds by number; the program keeps the sockets (here in a map by fd)
+    /// and hands them to the callbacks with the selector.
     ///
     /// ```
     /// use picosel::{DefaultSelector, Interest, Ready};
+    /// use std::collections::HashMap;
     /// use std::io::{Read, Write};
     /// use std::net::{TcpListener, TcpStream};
-    /// use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    /// use std::os::fd::{AsRawFd, RawFd};
     /// use std::time::Duration;
     ///
+    /// /// What Python keeps in `key.data`: the function to call.
     /// #[derive(Clone, Copy)]
-    /// struct Callback(fn(&mut Sel, RawFd, Ready));
+    /// struct Callback(fn(&mut Sel, &mut Socks, RawFd, Ready));
     /// type Sel = DefaultSelector<Callback, 16>;
-    ///
-    /// fn accept(sel: &mut Sel, fd: RawFd, _mask: Ready) {
-    ///     // Borrow the listener for a moment; the caller owns it.
-    ///     let sock = std::mem::ManuallyDrop::new(unsafe { TcpListener::from_raw_fd(fd) });
-    ///     let (conn, _addr) = sock.accept().unwrap();
-    ///     conn.set_nonblocking(true).unwrap();
-    ///     sel.register(&conn, Interest::READ, Callback(read)).unwrap();
-    ///     std::mem::forget(conn); // the read callback owns it now
+    /// struct Socks {
+    ///     listener: TcpListener,
+    ///     conns: HashMap<RawFd, TcpStream>,
     /// }
     ///
-    /// fn read(sel: &mut Sel, fd: RawFd, _mask: Ready) {
-    ///     let mut conn = unsafe { TcpStream::from_raw_fd(fd) };
+    /// fn accept(sel: &mut Sel, socks: &mut Socks, _fd: RawFd, _mask: Ready) {
+    ///     let (conn, _addr) = socks.listener.accept().unwrap();
+    ///     conn.set_nonblocking(true).unwrap();
+    ///     sel.register(&conn, Interest::READ, Callback(read)).unwrap();
+    ///     socks.conns.insert(conn.as_raw_fd(), conn);
+    /// }
+    ///
+    /// fn read(sel: &mut Sel, socks: &mut Socks, fd: RawFd, _mask: Ready) {
     ///     let mut buf = [0; 1024];
+    ///     let conn = socks.conns.get_mut(&fd).unwrap();
     ///     match conn.read(&mut buf) {
-    ///         Ok(n) if n > 0 => {
-    ///             conn.write_all(&buf[..n]).unwrap();
-    ///             std::mem::forget(conn); // keep it open
-    ///         }
+    ///         // Short replies only: a server that must not block buffers and waits for
+    ///         // WRITE readiness (examples/daemon.rs).
+    ///         Ok(n) if n > 0 => conn.write_all(&buf[..n]).unwrap(),
     ///         _ => {
-    ///             sel.unregister(fd).unwrap(); // then `conn` drops and closes
+    ///             sel.unregister(fd).unwrap();
+    ///             socks.conns.remove(&fd); // closes it
     ///         }
     ///     }
     /// }
     ///
-    /// let sock = TcpListener::bind("127.0.0.1:0").unwrap();
-    /// sock.set_nonblocking(true).unwrap();
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// listener.set_nonblocking(true).unwrap();
+    /// let addr = listener.local_addr().unwrap();
     /// let mut sel = Sel::new();
-    /// sel.register(&sock, Interest::READ, Callback(accept)).unwrap();
+    /// sel.register(&listener, Interest::READ, Callback(accept)).unwrap();
+    /// let mut socks = Socks { listener, conns: HashMap::new() };
     ///
-    /// let mut client = TcpStream::connect(sock.local_addr().unwrap()).unwrap();
+    /// let mut client = TcpStream::connect(addr).unwrap();
     /// client.write_all(b"hello").unwrap();
-    /// let mut reply = [0; 5];
     /// client.set_nonblocking(true).unwrap();
+    /// let mut reply = [0; 5];
     /// while client.read(&mut reply).is_err() {
     ///     let mut events = sel.select(Some(Duration::from_millis(100))).unwrap();
     ///     while let Some((key, mask)) = events.next() {
-    ///         let callback = key.data();
-    ///         (callback.0)(events.selector(), key.fd(), mask);
+    ///         (key.data().0)(events.selector(), &mut socks, key.fd(), mask);
     ///     }
     /// }
     /// assert_eq!(&reply, b"hello");
