@@ -45,6 +45,13 @@ ECHO_ARGS=()
 say "building examples/echo_server"
 if cargo build --release --quiet --example echo_server; then
   ECHO_ARGS=(--echo-server "$CARGO_TARGET_DIR/release/examples/echo_server")
+  # The same code with line tables (a target directory of its own, so the timed binary's
+  # build is left alone), so the instruction count can say where in the source it goes.
+  say "building examples/echo_server with line tables"
+  if CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR=$CARGO_TARGET_DIR/lines \
+      cargo build --release --quiet --example echo_server; then
+    ECHO_ARGS+=(--icount-echo-server "$CARGO_TARGET_DIR/lines/release/examples/echo_server")
+  fi
 else
   echo "NOTE: examples/echo_server does not build at this commit; echo benchmarks use sel_echo only" >&2
 fi

@@ -2,8 +2,9 @@
 //! builds everything first and passes the paths:
 //!
 //! ```text
-//! suite --bin DIR [--echo-server PATH] [--sizes FILE] [--notes FILE] [--rounds N] [--secs S]
-//!       [--out BENCHMARKS.md] [--charts DIR] [--readme README.md] [--log FILE] [--cpu N|none]
+//! suite --bin DIR [--echo-server PATH] [--icount-echo-server PATH] [--sizes FILE]
+//!       [--notes FILE] [--rounds N] [--secs S] [--out BENCHMARKS.md] [--charts DIR]
+//!       [--readme README.md] [--log FILE] [--cpu N|none]
 //! ```
 //!
 //! Every comparison is interleaved: in each round every variant runs once, in an order that
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 struct Opts {
     bin: PathBuf,
     echo_server: Option<PathBuf>,
+    /// The same server built with line tables, for the instruction count's breakdown.
+    icount_echo_server: Option<PathBuf>,
     sizes: Option<PathBuf>,
     notes: Option<PathBuf>,
     rounds: usize,
@@ -39,6 +42,7 @@ fn parse() -> Result<Opts, String> {
     let mut o = Opts {
         bin: PathBuf::new(),
         echo_server: None,
+        icount_echo_server: None,
         sizes: None,
         notes: None,
         rounds: 11,
@@ -59,6 +63,7 @@ fn parse() -> Result<Opts, String> {
         match f.as_str() {
             "--bin" => o.bin = v.into(),
             "--echo-server" => o.echo_server = Some(v.into()),
+            "--icount-echo-server" => o.icount_echo_server = Some(v.into()),
             "--sizes" => o.sizes = Some(v.into()),
             "--notes" => o.notes = Some(v.into()),
             "--rounds" => o.rounds = v.parse().map_err(|_| "bad --rounds")?,
@@ -482,6 +487,19 @@ fn echo_charts(ctx: &mut Ctx, cases: &[Case], md: &mut String) {
     }
 }
 
+/// `v` rounded, with a comma every three digits, as the README writes numbers.
+fn thousands(v: f64) -> String {
+    let d = format!("{v:.0}");
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The range of the finite values, if any.
 fn span(xs: &[f64]) -> Option<(f64, f64)> {
     let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
@@ -681,7 +699,12 @@ fn instructions(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) 
         .collect();
     args.extend(["--where".into(), "12".into(), "--annotate".into()]);
     args.push(dir.display().to_string());
-    if let Some(es) = &ctx.o.echo_server {
+    if let Some(es) = ctx
+        .o
+        .icount_echo_server
+        .as_ref()
+        .or(ctx.o.echo_server.as_ref())
+    {
         args.extend(["--echo-server".into(), es.display().to_string()]);
     }
     ctx.note_cmd(format!(
@@ -820,7 +843,7 @@ fn instructions(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) 
         md.push('\n');
     }
     if let Some(ann) = which("callgrind_annotate") {
-        for (name, rows) in [("sel_echo", 14), ("echo_server", 8)] {
+        for (name, rows) in [("sel_echo", 14), ("echo_server", 14)] {
             let file = dir.join(format!("{name}.cg"));
             if !file.exists() {
                 continue;
@@ -1127,7 +1150,7 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
     if let (Some(a), Some(b)) = (size("Selector", 1024.0), size("EventLoop", 1024.0)) {
         ctx.readme.push((
             "`size_of::<DefaultSelector<fn, 1024>>()`, `DefaultEventLoop<u64, 1024, 16>`".into(),
-            format!("{a:.0} and {b:.0} bytes"),
+            format!("{} and {} bytes", thousands(a), thousands(b)),
         ));
     }
     for l in &lines {
