@@ -321,7 +321,10 @@ mod tests {
             ready_of((EventFlags::HUP | EventFlags::ERR).bits()),
             Ready::HUP | Ready::ERROR
         );
-        assert_eq!(ready_of(u32::from(PollFlags::NVAL.bits() as u16)), Ready::ERROR);
+        assert_eq!(
+            ready_of(u32::from(PollFlags::NVAL.bits() as u16)),
+            Ready::ERROR
+        );
         // Bits picosel never asks for (EPOLLRDHUP, EPOLLET, ...) change nothing.
         assert_eq!(
             ready_of((EventFlags::IN | EventFlags::RDHUP | EventFlags::ET).bits()),
