@@ -40,11 +40,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         data: usize,
         handler: TimerHandler<Self>,
     ) -> Result<TimerId> {
-        if self.timers.len() >= T {
-            return Err(Error::Full);
-        }
-        self.timers
-            .add(Instant::now() + after, None, (handler, data))
+        self.arm_after(after, None, data, handler)
     }
 
     /// Arms a one-shot timer firing at `deadline` on the monotonic clock. O(log T).
@@ -103,11 +99,23 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         data: usize,
         handler: TimerHandler<Self>,
     ) -> Result<TimerId> {
+        self.arm_after(period, Some(period), data, handler)
+    }
+
+    /// Arms a timer `after` from now; the room is checked first, so a full table costs no
+    /// clock read.
+    fn arm_after(
+        &mut self,
+        after: Duration,
+        period: Option<Duration>,
+        data: usize,
+        handler: TimerHandler<Self>,
+    ) -> Result<TimerId> {
         if self.timers.len() >= T {
             return Err(Error::Full);
         }
         self.timers
-            .add(Instant::now() + period, Some(period), (handler, data))
+            .add(Instant::now() + after, period, (handler, data))
     }
 
     /// Disarms a timer. O(log T).
