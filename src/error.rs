@@ -49,6 +49,9 @@ pub enum Error {
     /// The C library keeps this signal for itself (32 up to `SIGRTMIN() - 1`: its thread
     /// cancellation and set-id broadcast); blocking or watching it would break the library.
     ReservedSignal,
+    /// A time of day or an offset from UTC that no clock shows: hour 24, minute 60, an
+    /// offset of a day or more.
+    InvalidTime,
     /// The kernel refused: the errno it returned.
     Os(Errno),
 }
@@ -76,6 +79,7 @@ impl fmt::Display for Error {
                 f.write_str("a wait cannot start while a batch of events is being dispatched")
             }
             Error::ReservedSignal => f.write_str("signal is reserved by the C library"),
+            Error::InvalidTime => f.write_str("time of day or UTC offset is out of range"),
             Error::Os(e) => write!(f, "os error: {e}"),
         }
     }
@@ -109,7 +113,8 @@ impl From<Error> for std::io::Error {
             | Error::InvalidFd
             | Error::FdOutOfRange
             | Error::InvalidPeriod
-            | Error::ReservedSignal => ErrorKind::InvalidInput,
+            | Error::ReservedSignal
+            | Error::InvalidTime => ErrorKind::InvalidInput,
             Error::AlreadyRegistered => ErrorKind::AlreadyExists,
             Error::NotRegistered => ErrorKind::NotFound,
             Error::Unsupported => ErrorKind::Unsupported,

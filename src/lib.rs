@@ -43,6 +43,7 @@ on_linux! {
     mod timer;
     mod token;
     mod waker;
+    mod wall;
     mod watchdog;
 
     pub use backend::{Epoll, Poll, Select};
@@ -68,5 +69,6 @@ on_linux! {
     pub use time::Instant;
     pub use timer::{Expired, TimerId, Timers};
     pub use waker::Waker;
+    pub use wall::{wall_now, ClockSetWatch, Daily};
     pub use watchdog::WatchdogDevice;
 }

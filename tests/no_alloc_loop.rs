@@ -1,6 +1,7 @@
 //! Zero heap allocations in the event loop (CONFORMANCE 26): creating a loop, then thousands
 //! of register / dispatch / modify / unregister cycles with one-shot, cancelled and periodic
-//! timers, raised signals and waker wakes, on each backend, allocate nothing. A counting global
+//! timers, raised signals and waker wakes, on each backend, allocate nothing; nor do the
+//! wall-clock sources. A counting global
 //! allocator counts the allocations made by this thread while armed.
 
 use picosel::backend::Backend;
@@ -149,6 +150,34 @@ fn poll_loop_allocates_nothing() {
 #[test]
 fn select_loop_allocates_nothing() {
     loop_cycles::<picosel::Select>();
+}
+
+fn on_clock_set(ev: &mut picosel::DefaultEventLoop<picosel::ClockSetWatch, 2, 1>, _io: IoEvent) {
+    assert!(!ev.context().clock_was_set().unwrap());
+}
+
+/// The wall-clock sources: making a clock-set watch, registering it, asking it, and computing
+/// daily deadlines allocate nothing.
+#[test]
+fn wall_clock_sources_allocate_nothing() {
+    let _ = picosel::wall_now();
+    let n = allocations(|| {
+        let watch = picosel::ClockSetWatch::new().unwrap();
+        let mut ev = picosel::DefaultEventLoop::<_, 2, 1>::new(watch);
+        ev.register_with(|w| w, Interest::READ, 0, on_clock_set)
+            .unwrap();
+        let job = picosel::Daily::at(3, 0, 0)
+            .unwrap()
+            .with_utc_offset(3600)
+            .unwrap();
+        for _ in 0..100 {
+            let delay = job.delay_after(picosel::wall_now());
+            assert!(delay > Duration::ZERO);
+            assert_eq!(ev.run_once(Some(Duration::ZERO)).unwrap(), 0);
+            assert!(!ev.context().clock_was_set().unwrap());
+        }
+    });
+    assert_eq!(n, 0);
 }
 
 /// The counter does count: a `Vec` allocates.

@@ -393,19 +393,23 @@ pub fn wall_clock() -> String {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = since.as_secs();
+    let mut out = utc_seconds(since);
+    out.insert_str(out.len() - 1, &format!(".{:03}", since.subsec_millis()));
+    out
+}
+
+/// A wall time (since the Unix epoch) as UTC ISO 8601 to the second, for example
+/// `2026-11-26T13:55:01Z`.
+pub fn utc_seconds(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs();
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let s = secs % 86_400;
-    let mut out = String::with_capacity(24);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         s / 3600,
         s / 60 % 60,
-        s % 60,
-        since.subsec_millis()
-    );
-    out
+        s % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian calendar (Howard Hinnant's
