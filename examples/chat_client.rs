@@ -116,16 +116,7 @@ fn run(addr: SocketAddr) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    use common::Arg;
-    let mut addr = None;
-    let mut args = common::Args::new(&USAGE);
-    while let Some(arg) = args.next() {
-        match arg {
-            Arg::Opt(opt) => args.unknown_option(&opt),
-            Arg::Operand(a) if addr.is_none() => addr = Some(args.addr("ADDR", &a)),
-            Arg::Operand(a) => args.unexpected_argument(&a),
-        }
-    }
+    let addr = common::Args::new(&USAGE).only_addr();
     let addr = addr.unwrap_or(DEFAULT_ADDR);
     if addr.port() == 0 {
         // Port 0 means "any free port" to a listener; nothing can be connected to there.

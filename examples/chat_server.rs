@@ -304,16 +304,7 @@ fn run(addr: SocketAddr) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    use common::Arg;
-    let mut addr = None;
-    let mut args = common::Args::new(&USAGE);
-    while let Some(arg) = args.next() {
-        match arg {
-            Arg::Opt(opt) => args.unknown_option(&opt),
-            Arg::Operand(a) if addr.is_none() => addr = Some(args.addr("ADDR", &a)),
-            Arg::Operand(a) => args.unexpected_argument(&a),
-        }
-    }
+    let addr = common::Args::new(&USAGE).only_addr();
     // Before any other thread exists: see `answer_sighup_on_a_thread`.
     if let Err(e) = common::answer_sighup_on_a_thread() {
         eprintln!("chat_server: {e}");

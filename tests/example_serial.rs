@@ -108,6 +108,29 @@ fn start(uart: &Uart) -> (Example, SocketAddr) {
     (bridge, addr)
 }
 
+/// A bridge on `uart` with one client connected to it.
+fn start_with_client(uart: &Uart) -> (Example, TcpStream) {
+    let (mut bridge, addr) = start(uart);
+    let client = connect(addr);
+    bridge.expect_line("the client", |l| l.contains(" connected to "));
+    (bridge, client)
+}
+
+/// The device sends `msg`; the client receives exactly it.
+fn device_to_client(uart: &Uart, client: &mut TcpStream, msg: &[u8]) {
+    (&uart.master).write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
+}
+
+/// SIGTERM ends the bridge with status 0.
+fn terminate(mut bridge: Example) {
+    bridge.signal(Signal::TERM);
+    let (status, _) = bridge.finish();
+    assert_eq!(status.code(), Some(0), "{}", bridge.stderr());
+}
+
 /// Every byte value, which a terminal in cooked mode would have turned into signals (0x03),
 /// end of file (0x04), flow control (0x11, 0x13) or line-ending changes (0x0d, 0x0a).
 fn all_bytes() -> Vec<u8> {
@@ -120,9 +143,7 @@ fn bytes_flow_both_ways_unchanged() {
         return;
     }
     let uart = Uart::new();
-    let (mut bridge, addr) = start(&uart);
-    let mut client = connect(addr);
-    bridge.expect_line("the client", |l| l.contains(" connected to "));
+    let (bridge, mut client) = start_with_client(&uart);
 
     // Network to device.
     client.write_all(b"AT\r\n").unwrap();
@@ -156,10 +177,7 @@ fn bytes_flow_both_ways_unchanged() {
     );
     w.join().unwrap().unwrap();
     m.join().unwrap().unwrap();
-
-    bridge.signal(Signal::TERM);
-    let (status, _) = bridge.finish();
-    assert_eq!(status.code(), Some(0), "{}", bridge.stderr());
+    terminate(bridge);
 }
 
 #[test]
@@ -182,10 +200,7 @@ fn one_client_at_a_time_and_the_next_after_it_leaves() {
     bridge.expect_line("the first client leaving", |l| l.ends_with(" disconnected"));
     let mut third = connect(addr);
     bridge.expect_line("the third client", |l| l.contains(" connected to "));
-    (&uart.master).write_all(b"hello third").unwrap();
-    let mut got = [0u8; 11];
-    third.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"hello third");
+    device_to_client(&uart, &mut third, b"hello third");
 }
 
 #[test]
@@ -200,10 +215,7 @@ fn device_output_with_no_client_is_dropped_not_queued() {
     thread::sleep(std::time::Duration::from_millis(200));
     let mut client = connect(addr);
     bridge.expect_line("the client", |l| l.contains(" connected to "));
-    (&uart.master).write_all(b"fresh").unwrap();
-    let mut got = [0u8; 5];
-    client.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"fresh");
+    device_to_client(&uart, &mut client, b"fresh");
 }
 
 #[test]
@@ -336,10 +348,7 @@ fn a_bare_port_and_localhost_port_listen_on_loopback() {
         bridge.expect_line("the client", |l| l.contains(" connected to "));
         client.write_all(b"ping").unwrap();
         assert_eq!(uart.read_exact(4), b"ping");
-        (&uart.master).write_all(b"pong").unwrap();
-        let mut got = [0u8; 4];
-        client.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"pong");
+        device_to_client(&uart, &mut client, b"pong");
     }
 }
 
@@ -352,9 +361,7 @@ fn sighup_says_nothing_to_reload_and_the_bridge_goes_on() {
         return;
     }
     let uart = Uart::new();
-    let (mut bridge, addr) = start(&uart);
-    let mut client = connect(addr);
-    bridge.expect_line("the client", |l| l.contains(" connected to "));
+    let (mut bridge, mut client) = start_with_client(&uart);
     for _ in 0..2 {
         bridge.signal(Signal::HUP);
         bridge.expect_line("the SIGHUP line", |l| {
@@ -363,11 +370,6 @@ fn sighup_says_nothing_to_reload_and_the_bridge_goes_on() {
     }
     client.write_all(b"after HUP").unwrap();
     assert_eq!(uart.read_exact(9), b"after HUP");
-    (&uart.master).write_all(b"still up").unwrap();
-    let mut got = [0u8; 8];
-    client.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"still up");
-    bridge.signal(Signal::TERM);
-    let (status, _) = bridge.finish();
-    assert_eq!(status.code(), Some(0), "{}", bridge.stderr());
+    device_to_client(&uart, &mut client, b"still up");
+    terminate(bridge);
 }

@@ -161,86 +161,40 @@ fn the_command_line_names_map_to_the_settings() {
 /// Every number the example takes from `linux/gpio.h`, as a C expression and the example's
 /// value on this target.
 fn facts() -> Vec<(&'static str, u64)> {
-    macro_rules! size {
-        ($c:literal, $t:ty) => {
-            (concat!("sizeof(struct ", $c, ")"), size_of::<$t>() as u64)
+    // A struct's size, alignment and the offset of each field the example uses, named as C
+    // names them (`flags`, `values` and `debounce_period_us` are one union in C).
+    macro_rules! layout {
+        ($c:literal, $t:ty { $($cf:literal => $f:ident),* $(,)? }) => {
+            [
+                (concat!("sizeof(struct ", $c, ")"), size_of::<$t>() as u64),
+                (concat!("_Alignof(struct ", $c, ")"), align_of::<$t>() as u64),
+                $((concat!("offsetof(struct ", $c, ", ", $cf, ")"), offset_of!($t, $f) as u64),)*
+            ]
         };
     }
-    macro_rules! align {
-        ($c:literal, $t:ty) => {
-            (
-                concat!("_Alignof(struct ", $c, ")"),
-                align_of::<$t>() as u64,
-            )
-        };
-    }
-    macro_rules! at {
-        ($c:literal, $cf:literal, $t:ty, $f:ident) => {
-            (
-                concat!("offsetof(struct ", $c, ", ", $cf, ")"),
-                offset_of!($t, $f) as u64,
-            )
-        };
-    }
-    vec![
-        size!("gpio_v2_line_attribute", LineAttribute),
-        align!("gpio_v2_line_attribute", LineAttribute),
-        at!("gpio_v2_line_attribute", "id", LineAttribute, id),
-        at!("gpio_v2_line_attribute", "padding", LineAttribute, padding),
-        at!("gpio_v2_line_attribute", "flags", LineAttribute, value),
-        at!("gpio_v2_line_attribute", "values", LineAttribute, value),
-        at!(
-            "gpio_v2_line_attribute",
-            "debounce_period_us",
-            LineAttribute,
-            value
-        ),
-        size!("gpio_v2_line_config_attribute", LineConfigAttribute),
-        at!(
-            "gpio_v2_line_config_attribute",
-            "attr",
-            LineConfigAttribute,
-            attr
-        ),
-        at!(
-            "gpio_v2_line_config_attribute",
-            "mask",
-            LineConfigAttribute,
-            mask
-        ),
-        size!("gpio_v2_line_config", LineConfig),
-        align!("gpio_v2_line_config", LineConfig),
-        at!("gpio_v2_line_config", "flags", LineConfig, flags),
-        at!("gpio_v2_line_config", "num_attrs", LineConfig, num_attrs),
-        at!("gpio_v2_line_config", "padding", LineConfig, padding),
-        at!("gpio_v2_line_config", "attrs", LineConfig, attrs),
-        size!("gpio_v2_line_request", LineRequest),
-        align!("gpio_v2_line_request", LineRequest),
-        at!("gpio_v2_line_request", "offsets", LineRequest, offsets),
-        at!("gpio_v2_line_request", "consumer", LineRequest, consumer),
-        at!("gpio_v2_line_request", "config", LineRequest, config),
-        at!("gpio_v2_line_request", "num_lines", LineRequest, num_lines),
-        at!(
-            "gpio_v2_line_request",
-            "event_buffer_size",
-            LineRequest,
-            event_buffer_size
-        ),
-        at!("gpio_v2_line_request", "padding", LineRequest, padding),
-        at!("gpio_v2_line_request", "fd", LineRequest, fd),
-        size!("gpio_v2_line_event", LineEvent),
-        align!("gpio_v2_line_event", LineEvent),
-        at!(
-            "gpio_v2_line_event",
-            "timestamp_ns",
-            LineEvent,
-            timestamp_ns
-        ),
-        at!("gpio_v2_line_event", "id", LineEvent, id),
-        at!("gpio_v2_line_event", "offset", LineEvent, offset),
-        at!("gpio_v2_line_event", "seqno", LineEvent, seqno),
-        at!("gpio_v2_line_event", "line_seqno", LineEvent, line_seqno),
-        at!("gpio_v2_line_event", "padding", LineEvent, padding),
+    let structs = [
+        &layout!("gpio_v2_line_attribute", LineAttribute {
+            "id" => id, "padding" => padding,
+            "flags" => value, "values" => value, "debounce_period_us" => value,
+        })[..],
+        &layout!("gpio_v2_line_config_attribute", LineConfigAttribute {
+            "attr" => attr, "mask" => mask,
+        }),
+        &layout!("gpio_v2_line_config", LineConfig {
+            "flags" => flags, "num_attrs" => num_attrs, "padding" => padding, "attrs" => attrs,
+        }),
+        &layout!("gpio_v2_line_request", LineRequest {
+            "offsets" => offsets, "consumer" => consumer, "config" => config,
+            "num_lines" => num_lines, "event_buffer_size" => event_buffer_size,
+            "padding" => padding, "fd" => fd,
+        }),
+        &layout!("gpio_v2_line_event", LineEvent {
+            "timestamp_ns" => timestamp_ns, "id" => id, "offset" => offset, "seqno" => seqno,
+            "line_seqno" => line_seqno, "padding" => padding,
+        }),
+    ];
+    let mut facts: Vec<_> = structs.concat();
+    facts.extend([
         ("GPIO_V2_GET_LINE_IOCTL", GET_LINE_IOCTL as u64),
         ("GPIO_V2_LINES_MAX", LINES_MAX as u64),
         ("GPIO_MAX_NAME_SIZE", MAX_NAME_SIZE as u64),
@@ -254,7 +208,8 @@ fn facts() -> Vec<(&'static str, u64)> {
         ("GPIO_V2_LINE_ATTR_ID_DEBOUNCE", ATTR_ID_DEBOUNCE as u64),
         ("GPIO_V2_LINE_EVENT_RISING_EDGE", EVENT_RISING_EDGE as u64),
         ("GPIO_V2_LINE_EVENT_FALLING_EDGE", EVENT_FALLING_EDGE as u64),
-    ]
+    ]);
+    facts
 }
 
 /// A C file that compiles only if `linux/gpio.h` agrees with every fact.

@@ -487,6 +487,23 @@ mod example {
         cmd
     }
 
+    /// The example under a service manager with a watchdog of `WATCHDOG_USEC`, petting
+    /// `device` every 20 ms, with `extra` options.
+    fn spawn_with_watchdogs(mgr: &Manager, device: &Path, extra: &[&str]) -> Example {
+        let mut args = vec![
+            "--watchdog-device",
+            device.to_str().unwrap(),
+            "--pet-ms",
+            "20",
+        ];
+        args.extend_from_slice(extra);
+        let vars = [
+            ("NOTIFY_SOCKET", mgr.address.as_str()),
+            ("WATCHDOG_USEC", WATCHDOG_USEC),
+        ];
+        Example::spawn_cmd("notify_daemon", &mut command(&vars, &args))
+    }
+
     /// The first datagram, which must be `READY=1`.
     fn expect_ready(mgr: &Manager, ex: &Example) {
         let first = mgr.recv(PATIENCE);
@@ -537,23 +554,7 @@ mod example {
     /// per two 50 ms jobs: counted against the daemon's own progress, so a loaded machine does
     /// not fail it) and increasing STATUS= counts, then STOPPING=1 on SIGTERM.
     fn run_service(mgr: &Manager, device: &Path) {
-        let mut ex = Example::spawn_cmd(
-            "notify_daemon",
-            &mut command(
-                &[
-                    ("NOTIFY_SOCKET", &mgr.address),
-                    ("WATCHDOG_USEC", WATCHDOG_USEC),
-                ],
-                &[
-                    "--watchdog-device",
-                    device.to_str().unwrap(),
-                    "--pet-ms",
-                    "20",
-                    "--work-ms",
-                    "50",
-                ],
-            ),
-        );
+        let mut ex = spawn_with_watchdogs(mgr, device, &["--work-ms", "50"]);
         expect_ready(mgr, &ex);
         let mut got = mgr.until(Instant::now() + WINDOW);
         // And what was sent within the window but not yet read by this thread.
@@ -759,22 +760,7 @@ mod example {
         let mgr = Manager::at_abstract_name(&abstract_name("stuck"));
         let device = dir.join("watchdog");
         std::fs::write(&device, b"").unwrap();
-        let mut ex = Example::spawn_cmd(
-            "notify_daemon",
-            &mut command(
-                &[
-                    ("NOTIFY_SOCKET", &mgr.address),
-                    ("WATCHDOG_USEC", WATCHDOG_USEC),
-                ],
-                &[
-                    "--watchdog-device",
-                    device.to_str().unwrap(),
-                    "--pet-ms",
-                    "20",
-                    "--hang-on-usr1",
-                ],
-            ),
-        );
+        let mut ex = spawn_with_watchdogs(&mgr, &device, &["--hang-on-usr1"]);
         expect_ready(&mgr, &ex);
         let end = Instant::now() + PATIENCE;
         while mgr

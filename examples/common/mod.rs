@@ -193,6 +193,20 @@ impl Args {
         parse_addr(&s).unwrap_or_else(|| self.usage.not_an_address(what, &s))
     }
 
+    /// A whole command line of at most one operand, an address named `ADDR`, and no options
+    /// (but `--help`).
+    pub fn only_addr(mut self) -> Option<SocketAddr> {
+        let mut addr = None;
+        while let Some(arg) = self.next() {
+            match arg {
+                Arg::Opt(opt) => self.unknown_option(&opt),
+                Arg::Operand(a) if addr.is_none() => addr = Some(self.addr("ADDR", &a)),
+                Arg::Operand(a) => self.unexpected_argument(&a),
+            }
+        }
+        addr
+    }
+
     /// `unknown option --foo`
     pub fn unknown_option(&self, option: &str) -> ! {
         self.usage.unknown_option(option)
