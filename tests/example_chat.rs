@@ -148,17 +148,11 @@ fn help_states_the_defaults_and_exits_zero() {
             ][..],
         ),
     ] {
-        for flag in ["--help", "-h"] {
-            let (status, stdout, stderr) = support::examples::run_to_end(name, &[flag]);
-            assert_eq!(status.code(), Some(0), "{name} {flag}: {stderr}");
-            assert!(
-                stdout.starts_with(&format!("usage: {name} [ADDR]\n")),
-                "{stdout}"
-            );
-            for want in wants {
-                assert!(stdout.contains(want), "{name}: no {want:?} in:\n{stdout}");
-            }
-        }
+        let help = support::examples::assert_help(name, wants);
+        assert!(
+            help.starts_with(&format!("usage: {name} [ADDR]\n")),
+            "{help}"
+        );
     }
 }
 

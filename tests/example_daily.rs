@@ -6,7 +6,7 @@ mod support;
 
 use rustix::process::Signal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::examples::{run_to_end, Example};
+use support::examples::Example;
 
 /// `HH:MM:SS` in UTC, `ahead` from now.
 fn utc_time_of_day(ahead: Duration) -> String {
@@ -67,35 +67,33 @@ fn an_offset_moves_the_run_in_utc() {
 
 #[test]
 fn bad_times_and_offsets_are_refused() {
-    for args in [
-        &["--at", "24:00"][..],
-        &["--at", "12:60"],
-        &["--at", "12"],
-        &["--at", "1:2:3:4"],
-        &["--at", "+1:00"],
-        &["--utc-offset", "02:00"],
-        &["--utc-offset", "+24:00"],
-        &["--utc-offset", "+01:30:00"],
-        &["--at"],
-        &["--every", "day"],
-    ] {
-        let (status, _, stderr) = run_to_end("daily_job", args);
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage: daily_job"), "{args:?}: {stderr}");
-    }
+    support::examples::assert_usage_errors(
+        "daily_job",
+        &[
+            &["--at", "24:00"],
+            &["--at", "12:60"],
+            &["--at", "12"],
+            &["--at", "1:2:3:4"],
+            &["--at", "+1:00"],
+            &["--utc-offset", "02:00"],
+            &["--utc-offset", "+24:00"],
+            &["--utc-offset", "+01:30:00"],
+            &["--at"],
+            &["--every", "day"],
+        ],
+    );
 }
 
 #[test]
 fn help_states_the_defaults() {
-    let (status, stdout, stderr) = run_to_end("daily_job", &["--help"]);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    for want in [
-        "(default: 03:00)",
-        "(default: +00:00, that is UTC",
-        "room for 2 registrations",
-        "1 timer",
-        "SIGINT, SIGTERM: exit 0",
-    ] {
-        assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
-    }
+    support::examples::assert_help(
+        "daily_job",
+        &[
+            "(default: 03:00)",
+            "(default: +00:00, that is UTC",
+            "room for 2 registrations",
+            "1 timer",
+            "SIGINT, SIGTERM: exit 0",
+        ],
+    );
 }

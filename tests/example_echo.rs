@@ -298,17 +298,16 @@ fn every_backend_and_capacity_echoes() {
 
 #[test]
 fn bad_arguments_are_refused_with_usage() {
-    for args in [
-        &["--backend", "kqueue"][..],
-        &["--capacity", "100"][..],
-        &["--capacity"][..],
-        &["--loud"][..],
-        &["not-an-address"][..],
-    ] {
-        let (status, _, stderr) = support::examples::run_to_end("echo_server", args);
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
-    }
+    support::examples::assert_usage_errors(
+        "echo_server",
+        &[
+            &["--backend", "kqueue"],
+            &["--capacity", "100"],
+            &["--capacity"],
+            &["--loud"],
+            &["not-an-address"],
+        ],
+    );
 }
 
 /// What every daemon prints on SIGHUP when it has no config file to reload.
@@ -418,34 +417,21 @@ fn every_example_words_each_kind_of_mistake_the_same() {
     );
 }
 
-/// Runs `NAME --help` and `NAME -h`: status 0, the usage and the details on stdout, nothing
-/// on stderr. Returns stdout.
-fn help_of(name: &str) -> String {
-    let (status, help, stderr) = support::examples::run_to_end(name, &["--help"]);
-    assert_eq!(status.code(), Some(0), "{name}: {stderr}");
-    assert_eq!(stderr, "", "{name}");
-    assert!(help.starts_with(&format!("usage: {name}")), "{help}");
-    let (status, short, _) = support::examples::run_to_end(name, &["-h"]);
-    assert_eq!(status.code(), Some(0), "{name} -h");
-    assert_eq!(short, help, "{name}: -h and --help differ");
-    help
-}
-
 #[test]
 fn help_states_every_default_and_exits_zero() {
-    let help = help_of("echo_server");
-    for want in [
-        "(default: 127.0.0.1:8800)",
-        "epoll, poll or select (default: epoll)",
-        "64 or 1024",
-        "(default: 1024)",
-        "IP:PORT, localhost:PORT or PORT",
-        "port 0 picks a free port",
-        "SIGHUP: nothing to reload",
-        "SIGINT, SIGTERM: exit 0",
-    ] {
-        assert!(help.contains(want), "no {want:?} in:\n{help}");
-    }
+    support::examples::assert_help(
+        "echo_server",
+        &[
+            "(default: 127.0.0.1:8800)",
+            "epoll, poll or select (default: epoll)",
+            "64 or 1024",
+            "(default: 1024)",
+            "IP:PORT, localhost:PORT or PORT",
+            "port 0 picks a free port",
+            "SIGHUP: nothing to reload",
+            "SIGINT, SIGTERM: exit 0",
+        ],
+    );
 }
 
 /// A bare port is on 127.0.0.1, and so is `localhost:PORT` (the name in any case, and never

@@ -332,23 +332,14 @@ fn no_line_and_no_path_is_a_usage_error() {
 
 #[test]
 fn two_paths_or_an_unknown_option_are_usage_errors() {
-    for args in [&["/a", "/b"][..], &["--fast"][..]] {
-        let (status, _, stderr) = run_to_end("gpio_watch", args);
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage:"), "{stderr}");
-    }
+    support::examples::assert_usage_errors("gpio_watch", &[&["/a", "/b"], &["--fast"]]);
 }
 
 #[test]
 fn help_prints_usage_and_succeeds() {
-    for flag in ["--help", "-h"] {
-        let (status, stdout, stderr) = run_to_end("gpio_watch", &[flag]);
-        assert_eq!(status.code(), Some(0), "{flag}: {stderr}");
-        assert!(
-            stdout.starts_with("usage: gpio_watch --line OFFSET [--chip CHIP] [--edge EDGES] "),
-            "{stdout}"
-        );
-        for want in [
+    let help = support::examples::assert_help(
+        "gpio_watch",
+        &[
             "--line OFFSET",
             "(required; no default)",
             "(default: /dev/gpiochip0",
@@ -358,10 +349,12 @@ fn help_prints_usage_and_succeeds() {
             "/sys/class/gpio/gpio529/value",
             "epoll, 1 registration",
             "SIGHUP: nothing to reload",
-        ] {
-            assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
-        }
-    }
+        ],
+    );
+    assert!(
+        help.starts_with("usage: gpio_watch --line OFFSET [--chip CHIP] [--edge EDGES] "),
+        "{help}"
+    );
 }
 
 /// SIGHUP asks a daemon to reload its configuration; the watcher has none, so it says so and

@@ -260,16 +260,15 @@ fn a_missing_device_or_a_non_terminal_is_a_clear_error() {
 
 #[test]
 fn bad_arguments_are_refused_with_usage() {
-    for args in [
-        &[][..],
-        &["--device"][..],
-        &["--device", "/dev/null", "--baud", "fast"][..],
-        &["--device", "/dev/null", "not-an-address"][..],
-    ] {
-        let (status, _, stderr) = run_to_end("serial_bridge", args);
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
-    }
+    support::examples::assert_usage_errors(
+        "serial_bridge",
+        &[
+            &[],
+            &["--device"],
+            &["--device", "/dev/null", "--baud", "fast"],
+            &["--device", "/dev/null", "not-an-address"],
+        ],
+    );
 }
 
 /// The rates termios names, as the refusal lists them.
@@ -306,14 +305,9 @@ fn baud_zero_and_rates_termios_cannot_set_are_refused_with_the_accepted_ones() {
 
 #[test]
 fn help_states_every_default_and_exits_zero() {
-    for flag in ["--help", "-h"] {
-        let (status, stdout, stderr) = run_to_end("serial_bridge", &[flag]);
-        assert_eq!(status.code(), Some(0), "{flag}: {stderr}");
-        assert!(
-            stdout.starts_with("usage: serial_bridge --device DEV [--baud N] [ADDR]\n"),
-            "{stdout}"
-        );
-        for want in [
+    let stdout = support::examples::assert_help(
+        "serial_bridge",
+        &[
             "(required)",
             "(default: 115200)",
             "(default: 127.0.0.1:2000)",
@@ -321,16 +315,18 @@ fn help_states_every_default_and_exits_zero() {
             "epoll, 5 registrations",
             "SIGHUP: nothing to reload",
             "SIGINT, SIGTERM: exit 0",
-        ] {
-            assert!(stdout.contains(want), "no {want:?} in:\n{stdout}");
-        }
-        // The rates, wrapped over lines in the help, are the ones the refusal lists.
-        let help: String = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(
-            help.contains(&RATES.replace(" or ", ", ")),
-            "the rates in:\n{stdout}"
-        );
-    }
+        ],
+    );
+    assert!(
+        stdout.starts_with("usage: serial_bridge --device DEV [--baud N] [ADDR]\n"),
+        "{stdout}"
+    );
+    // The rates, wrapped over lines in the help, are the ones the refusal lists.
+    let help: String = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains(&RATES.replace(" or ", ", ")),
+        "the rates in:\n{stdout}"
+    );
 }
 
 /// A bare port and `localhost:PORT` are both on 127.0.0.1; bytes flow either way.

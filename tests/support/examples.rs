@@ -259,3 +259,29 @@ pub fn run_to_end(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
     let (status, lines) = ex.finish();
     (status, lines.join("\n"), ex.stderr())
 }
+
+/// Runs `NAME --help` and `NAME -h`: status 0, nothing on stderr, the same text on stdout,
+/// starting with `usage: NAME` and holding each of `wants`. Returns the help.
+pub fn assert_help(name: &str, wants: &[&str]) -> String {
+    let (status, help, stderr) = run_to_end(name, &["--help"]);
+    assert_eq!(status.code(), Some(0), "{name}: {stderr}");
+    assert_eq!(stderr, "", "{name}");
+    assert!(help.starts_with(&format!("usage: {name}")), "{help}");
+    let (status, short, _) = run_to_end(name, &["-h"]);
+    assert_eq!(status.code(), Some(0), "{name} -h");
+    assert_eq!(short, help, "{name}: -h and --help differ");
+    for want in wants {
+        assert!(help.contains(want), "{name}: no {want:?} in:\n{help}");
+    }
+    help
+}
+
+/// Each of `command_lines` is a usage error for example `name`: status 2, and the usage on
+/// stderr.
+pub fn assert_usage_errors(name: &str, command_lines: &[&[&str]]) {
+    for args in command_lines {
+        let (status, _, stderr) = run_to_end(name, args);
+        assert_eq!(status.code(), Some(2), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains("usage: "), "{name} {args:?}: {stderr}");
+    }
+}
