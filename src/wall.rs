@@ -6,7 +6,7 @@
 //! So a wall-clock job is a monotonic timer armed for "the next 03:00, from the wall clock read
 //! now", re-armed whenever the wall clock is set: [`Daily`] computes the delay (a pure
 //! function), and [`ClockSetWatch`] is the fd that becomes readable when the clock is set
-//! (timerfd_create(2) with `TFD_TIMER_CANCEL_ON_SET`). Monotonic timers need none of this.
+//! (`timerfd_create(2)` with `TFD_TIMER_CANCEL_ON_SET`). Monotonic timers need none of this.
 //!
 //! There is no time-zone database without `std` (nor on most firmware images): a schedule is
 //! in UTC or at a fixed offset the user gives.
@@ -21,6 +21,8 @@ use rustix::time::{
 };
 
 const DAY: u64 = 86_400;
+/// A day, for offsets from UTC.
+const DAY_SECS: i32 = 86_400;
 const NANOS: u128 = 1_000_000_000;
 
 /// Reads the wall clock (`CLOCK_REALTIME`): the time since the Unix epoch, 1970-01-01 00:00
@@ -32,6 +34,7 @@ const NANOS: u128 = 1_000_000_000;
 /// assert!(std_now.abs_diff(now) < std::time::Duration::from_secs(60));
 /// ```
 #[doc(alias = "CLOCK_REALTIME")]
+#[must_use]
 pub fn wall_now() -> Duration {
     let ts = clock_gettime(ClockId::Realtime);
     match (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
@@ -105,7 +108,7 @@ impl Daily {
     /// # Ok::<(), picosel::Error>(())
     /// ```
     pub const fn with_utc_offset(self, seconds_east: i32) -> Result<Daily> {
-        if seconds_east <= -(DAY as i32) || seconds_east >= DAY as i32 {
+        if seconds_east <= -DAY_SECS || seconds_east >= DAY_SECS {
             return Err(Error::InvalidTime);
         }
         Ok(Daily {
@@ -120,6 +123,7 @@ impl Daily {
     /// assert_eq!(picosel::Daily::at(3, 0, 1)?.second_of_day(), 10_801);
     /// # Ok::<(), picosel::Error>(())
     /// ```
+    #[must_use]
     pub const fn second_of_day(&self) -> u32 {
         self.second_of_day
     }
@@ -130,6 +134,7 @@ impl Daily {
     /// assert_eq!(picosel::Daily::at(3, 0, 0)?.utc_offset(), 0);
     /// # Ok::<(), picosel::Error>(())
     /// ```
+    #[must_use]
     pub const fn utc_offset(&self) -> i32 {
         self.utc_offset
     }
@@ -147,20 +152,21 @@ impl Daily {
     /// assert_eq!(noon.next_after(day / 2), day + day / 2);
     /// # Ok::<(), picosel::Error>(())
     /// ```
+    #[must_use]
     pub fn next_after(&self, wall: Duration) -> Duration {
         // Local time in nanoseconds, shifted by a day so that a negative offset at the epoch
-        // stays positive: all arithmetic is on u128, which cannot overflow here
-        // (Duration's range is below 2^94 ns).
+        // stays positive: `shift` is in (0, 2 days), and all arithmetic is on u128, which
+        // cannot overflow here (Duration's range is below 2^94 ns).
         let day = u128::from(DAY) * NANOS;
-        let shift = day as i128 + i128::from(self.utc_offset) * NANOS as i128;
-        let local = wall.as_nanos() + shift as u128;
+        let shift = u128::from(DAY.saturating_add_signed(i64::from(self.utc_offset))) * NANOS;
+        let local = wall.as_nanos() + shift;
         let midnight = local - local % day;
         let mut next = midnight + u128::from(self.second_of_day) * NANOS;
         if next <= local {
             next += day;
         }
         // `next > local >= shift`, so the subtraction cannot underflow.
-        let utc = next - shift as u128;
+        let utc = next - shift;
         match u64::try_from(utc / NANOS) {
             Ok(secs) => Duration::new(secs, (utc % NANOS) as u32),
             Err(_) => Duration::MAX,
@@ -177,6 +183,7 @@ impl Daily {
     /// assert_eq!(three.delay_after(Duration::from_secs(2 * 3600)), Duration::from_secs(3600));
     /// # Ok::<(), picosel::Error>(())
     /// ```
+    #[must_use]
     pub fn delay_after(&self, wall: Duration) -> Duration {
         self.next_after(wall).saturating_sub(wall)
     }
@@ -190,7 +197,7 @@ impl Daily {
 ///
 /// It is a timerfd on `CLOCK_REALTIME` armed at the end of time with
 /// `TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET`: the kernel cancels such a timer whenever the
-/// clock changes discontinuously and a read then fails with `ECANCELED` (timerfd_create(2)).
+/// clock changes discontinuously and a read then fails with `ECANCELED` (`timerfd_create(2)`).
 /// The clock's gradual slewing by NTP (adjtime) is not a jump and is not reported; nor is
 /// anything on the monotonic clock, on which the loop's own timers run.
 ///
