@@ -29,6 +29,9 @@ macro_rules! on_linux {
 on_linux! {
     pub mod backend;
     mod batch;
+    // waitid's P_PIDFD is Linux's; rustix offers it on Linux only (not Android).
+    #[cfg(target_os = "linux")]
+    mod child;
     mod error;
     mod event_loop;
     mod interest;
@@ -47,6 +50,8 @@ on_linux! {
     mod watchdog;
 
     pub use backend::{Epoll, Poll, Select};
+    #[cfg(target_os = "linux")]
+    pub use child::{ChildExit, ChildWatch, ExitStatus};
     pub use error::{Errno, Error, Result};
     pub use event_loop::event::{IoEvent, TimerEvent};
     #[cfg(feature = "signal")]

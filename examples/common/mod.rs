@@ -165,6 +165,12 @@ impl Args {
             .unwrap_or_else(|| self.usage.missing_value(option))
     }
 
+    /// The arguments not read yet, as they are: a command line to pass on, whose options are
+    /// its own (`supervisor -- sh -c CMD` hands `sh -c CMD` over unread).
+    pub fn remaining(&mut self) -> Vec<OsString> {
+        self.rest.by_ref().collect()
+    }
+
     /// The value after `option`, as text (a value that is not UTF-8 is shown lossily and then
     /// refused by the caller's check, as any other wrong value).
     pub fn text(&mut self, option: &str) -> String {
