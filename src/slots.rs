@@ -16,8 +16,9 @@
 //! an old occupant name a new one. Wrapping, not retiring, keeps every slot usable.
 //!
 //! Whether a slot is occupied is read from its value ([`Occupant`]), not from a flag of the
-//! table's own, so the value's spare bits (an `Option`'s niche, a `bool`) hold it: the table
-//! adds no byte per slot to what the owners kept before it. Its fixed part is two `u32`s: the
+//! table's own: the `Option` around the registration's key or the timer's data tells, in bit
+//! patterns or padding the value has anyway, so the table adds no byte per slot to what the
+//! owners kept before it. Its fixed part is two `u32`s: the
 //! head of the free list and the count.
 //!
 //! | operation | cost |

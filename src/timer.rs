@@ -27,11 +27,12 @@
 //!
 //! Size: `T × 44 + 16` bytes for an even `T` with 8 bytes of data (a fn pointer) on 64-bit
 //! targets (measured on x86_64), unchanged by the 64-bit generation and sequence: the generation
-//! shares its word with the heap position, and the free list lives in the free slots' links. An
-//! odd `T` adds 8 bytes of padding to the whole table (the slot table's fixed part is two
-//! `u32`s, and the heap array then ends 4 bytes short of the `u64` alignment). By layout about
-//! the same on 32-bit ARM, up from `T × 36 + 16` with 32-bit counters (a `u64` is 8-byte
-//! aligned there, so the 4-byte pointer is padded).
+//! shares its word with the heap position, and the free list lives in the free slots' links.
+//! For an odd `T` it is `T × 44 + 20`, 8 bytes more than before the shared slot table: that
+//! table's fixed part is two `u32`s (the free list's head and the count), where the heap's tail
+//! held the free list before, and an odd heap array leaves 4 bytes short of the `u64` alignment.
+//! By layout about the same on 32-bit ARM, up from `T × 36 + 16` with 32-bit counters (a `u64`
+//! is 8-byte aligned there, so the 4-byte pointer is padded).
 
 use crate::error::{Error, Result};
 use crate::slots::{Occupant, Slots};
@@ -131,8 +132,8 @@ impl<D: Copy> Occupant for Timer<D> {
 /// late caller missed; one whose next deadline would lie past [`Instant::MAX`] fires that last
 /// time and is disarmed, so `expire` loops always end.
 ///
-/// Size: `T × 44 + 16` bytes with 8 bytes of data (a fn pointer) on 64-bit targets, and by layout
-/// about the same on 32-bit ARM.
+/// Size: `T × 44 + 16` bytes for an even `T` (`+ 20` for an odd one) with 8 bytes of data (a fn
+/// pointer) on 64-bit targets, and by layout about the same on 32-bit ARM.
 ///
 /// # Examples
 ///
@@ -760,6 +761,7 @@ mod tests {
             assert_eq!(core::mem::size_of::<Timers<fn(), 16>>(), 16 * 44 + 16);
             // Data with no spare bit pattern: the armed flag still fits the timer's padding.
             assert_eq!(core::mem::size_of::<Timers<u32, 16>>(), 16 * 44 + 16);
+            assert_eq!(core::mem::size_of::<Timers<fn(), 3>>(), 3 * 44 + 20);
         }
         assert_eq!(core::mem::size_of::<TimerId>(), 8);
     }
