@@ -41,6 +41,7 @@ on_linux! {
     mod selector;
     #[cfg(feature = "signal")]
     mod signal;
+    mod slots;
     mod time;
     mod timeout;
     mod timer;

@@ -1,12 +1,13 @@
 //! [`Token`]: what a backend stores with each watched fd and hands back with each event.
 //!
 //! The selector's registry makes tokens and the backends carry them, so the type sits below
-//! both. A token packs a registration's slot and that slot's generation into the 64 bits of
-//! `epoll_event.data`: the slot takes the low ⌈log₂ N⌉ bits, the generation the rest. A
+//! both. A token is an id of the registry's slot table (`slots.rs`): it packs a registration's
+//! slot and that slot's generation into the 64 bits of `epoll_event.data`: the slot takes the low ⌈log₂ N⌉ bits, the generation the rest. A
 //! generation moves on each time its slot is freed, and wraps after 2^(64 − ⌈log₂ N⌉) reuses of
 //! one slot (2^58 for N = 64, 2^52 for N = 4096, 2^32 at the largest N): only then could a token
 //! kept from an old registration match a new one. Wrapping, not retiring, keeps every slot usable.
 
+use crate::slots::slot_bits;
 use core::fmt;
 
 /// A registration's slot in a selector of capacity `N`, and the slot's generation.
@@ -29,11 +30,7 @@ impl<const N: usize> Token<N> {
     /// use picosel::backend::Token;
     /// assert_eq!((Token::<1>::SLOT_BITS, Token::<64>::SLOT_BITS, Token::<65>::SLOT_BITS), (0, 6, 7));
     /// ```
-    pub const SLOT_BITS: u32 = if N <= 1 {
-        0
-    } else {
-        usize::BITS - (N - 1).leading_zeros()
-    };
+    pub const SLOT_BITS: u32 = slot_bits(N);
 
     /// The largest generation; the one after it is 0.
     ///
