@@ -51,6 +51,11 @@ cargo +nightly miri test --lib -- \
 	registry::tests::reused_slot_gets_new_generation \
 	registry::tests::generations_wrap \
 	token:: \
+	slots::tests::full_table \
+	slots::tests::generations_wrap \
+	slots::tests::insert_get \
+	slots::tests::links_belong \
+	slots::tests::slot_bits \
 	batch:: \
 	time::tests \
 	signal::tests::indexes_cover \
