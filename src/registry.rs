@@ -56,7 +56,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
             assert!(
                 N > 0 && N < u32::MAX as usize,
                 "capacity must be in 1..u32::MAX"
-            )
+            );
         };
         Registry {
             slots: Slots::new(),
@@ -69,7 +69,7 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     fn home(fd: RawFd) -> usize {
-        (fd as u32 as usize) % N
+        (fd.cast_unsigned() as usize) % N
     }
 
     const fn next(b: usize) -> usize {

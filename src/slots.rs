@@ -86,7 +86,7 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
             assert!(
                 N < u32::MAX as usize,
                 "slot capacity must be below u32::MAX"
-            )
+            );
         };
         let mut entries = [Entry {
             tag: 0,
@@ -115,7 +115,9 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
     #[inline]
     pub(crate) const fn slot_of(id: u64) -> u32 {
         // At most 32 bits, since N < u32::MAX.
-        (id & Self::LOW) as u32
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = (id & Self::LOW) as u32;
+        slot
     }
 
     /// The id that names `tag`'s slot (number `slot`) at its current generation.

@@ -26,7 +26,7 @@
 //! at one arm per nanosecond); deadlines are checked, never wrapped.
 //!
 //! Size: `T × 44 + 16` bytes for an even `T` with 8 bytes of data (a fn pointer) on 64-bit
-//! targets (measured on x86_64), unchanged by the 64-bit generation and sequence: the generation
+//! targets (measured on `x86_64`), unchanged by the 64-bit generation and sequence: the generation
 //! shares its word with the heap position, and the free list lives in the free slots' links.
 //! For an odd `T` it is `T × 44 + 20`, 8 bytes more than before the shared slot table: that
 //! table's fixed part is two `u32`s (the free list's head and the count), where the heap's tail
@@ -173,6 +173,7 @@ impl<D: Copy, const T: usize> Timers<D, T> {
     /// static EMPTY: Timers<fn(), 8> = Timers::new();
     /// assert!(EMPTY.is_empty());
     /// ```
+    #[must_use]
     pub const fn new() -> Self {
         Timers {
             // Asserts `T < u32::MAX`, so slot numbers and heap positions fit a `u32`.
@@ -242,8 +243,8 @@ impl<D: Copy, const T: usize> Timers<D, T> {
         let id = self.slots.insert(timer).map_err(|_| Error::Full)?;
         self.seq = self.seq.wrapping_add(1);
         let slot = Slots::<Timer<D>, T>::slot_of(id);
-        // The new last heap entry: below len <= T < u32::MAX.
-        let pos = (self.slots.len() - 1) as u32;
+        // The new last heap entry.
+        let pos = self.len32() - 1;
         self.heap[pos as usize] = slot;
         self.sift_up(pos);
         Ok(TimerId(id))
@@ -372,19 +373,16 @@ impl<D: Copy, const T: usize> Timers<D, T> {
                 .and_then(|k| k.checked_mul(s.period))
                 .and_then(|step| s.deadline.checked_add(step))
         });
-        match next {
-            Some(next) => {
-                let seq = self.next_seq();
-                if let Some(t) = self.slots.at_mut(slot) {
-                    t.deadline = next;
-                    t.seq = seq;
-                }
-                self.sift_down(0);
+        if let Some(next) = next {
+            let seq = self.next_seq();
+            if let Some(t) = self.slots.at_mut(slot) {
+                t.deadline = next;
+                t.seq = seq;
             }
-            None => {
-                self.slots.remove(slot);
-                self.remove_at(0);
-            }
+            self.sift_down(0);
+        } else {
+            self.slots.remove(slot);
+            self.remove_at(0);
         }
         Some(Expired {
             id,
@@ -401,6 +399,12 @@ impl<D: Copy, const T: usize> Timers<D, T> {
         Some((slot, self.slots.link(slot)?))
     }
 
+    /// The number of armed timers, which is the heap's length: below `T < u32::MAX`.
+    #[allow(clippy::cast_possible_truncation)]
+    fn len32(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
     fn next_seq(&mut self) -> u64 {
         let s = self.seq;
         self.seq = s.wrapping_add(1);
@@ -410,7 +414,7 @@ impl<D: Copy, const T: usize> Timers<D, T> {
     /// Removes heap entry `pos`, whose slot was just freed (so the slot table's `len` counts
     /// the heap without it): the last entry fills the hole and moves up or down.
     fn remove_at(&mut self, pos: u32) {
-        let last = self.slots.len() as u32;
+        let last = self.len32();
         if pos != last {
             let moved = self.heap[last as usize];
             self.place(pos, moved);
@@ -434,7 +438,7 @@ impl<D: Copy, const T: usize> Timers<D, T> {
             return false;
         };
         a.deadline < b.deadline
-            || (a.deadline == b.deadline && (a.seq.wrapping_sub(b.seq) as i64) < 0)
+            || (a.deadline == b.deadline && a.seq.wrapping_sub(b.seq).cast_signed() < 0)
     }
 
     fn sift_up(&mut self, mut pos: u32) {
@@ -455,11 +459,12 @@ impl<D: Copy, const T: usize> Timers<D, T> {
         let slot = self.heap[pos as usize];
         loop {
             let left = 2 * u64::from(pos) + 1;
-            let len = self.slots.len() as u32;
+            let len = self.len32();
             if left >= u64::from(len) {
                 break;
             }
             // Below len <= T < u32::MAX, so `left + 1` fits too.
+            #[allow(clippy::cast_possible_truncation)]
             let left = left as u32;
             let right = left + 1;
             let child = if right < len

@@ -47,6 +47,7 @@ impl<const N: usize> Token<N> {
     /// ```
     /// assert_eq!(picosel::backend::Token::<8>::new(1, 2).slot(), 1);
     /// ```
+    #[must_use]
     pub const fn new(slot: u32, generation: u64) -> Self {
         Token((slot as u64 & Self::SLOT_MASK) | (generation << Self::SLOT_BITS))
     }
@@ -56,8 +57,12 @@ impl<const N: usize> Token<N> {
     /// ```
     /// assert_eq!(picosel::backend::Token::<8>::new(5, 0).slot(), 5);
     /// ```
+    #[must_use]
     pub const fn slot(self) -> u32 {
-        (self.0 & Self::SLOT_MASK) as u32
+        // SLOT_MASK has at most 32 bits: N fits a u32.
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = (self.0 & Self::SLOT_MASK) as u32;
+        slot
     }
 
     /// The generation of the slot when the registration was made.
@@ -65,6 +70,7 @@ impl<const N: usize> Token<N> {
     /// ```
     /// assert_eq!(picosel::backend::Token::<8>::new(5, 9).generation(), 9);
     /// ```
+    #[must_use]
     pub const fn generation(self) -> u64 {
         self.0 >> Self::SLOT_BITS
     }
@@ -76,6 +82,7 @@ impl<const N: usize> Token<N> {
     /// assert_eq!(Token::<8>::next_generation(4), 5);
     /// assert_eq!(Token::<8>::next_generation(Token::<8>::MAX_GENERATION), 0);
     /// ```
+    #[must_use]
     pub const fn next_generation(generation: u64) -> u64 {
         generation.wrapping_add(1) & Self::MAX_GENERATION
     }
@@ -85,6 +92,7 @@ impl<const N: usize> Token<N> {
     /// ```
     /// assert_eq!(picosel::backend::Token::<16>::new(1, 1).to_u64(), (1 << 4) | 1);
     /// ```
+    #[must_use]
     pub const fn to_u64(self) -> u64 {
         self.0
     }
@@ -96,6 +104,7 @@ impl<const N: usize> Token<N> {
     /// use picosel::backend::Token;
     /// assert_eq!(Token::<16>::from_u64(42), Token::new(10, 2));
     /// ```
+    #[must_use]
     pub const fn from_u64(v: u64) -> Self {
         Token(v)
     }
