@@ -95,12 +95,15 @@ fn started(sup: &mut Example) -> Helper {
     }
 }
 
-/// Starts the supervisor with `options` (split at spaces) and the helper command `helper`.
-fn supervise(options: &str, helper: &[&str]) -> Example {
+/// Starts the supervisor with `options` (split at spaces) and the helper command `helper`, and
+/// reads the start of the first helper.
+fn supervise(options: &str, helper: &[&str]) -> (Example, Helper) {
     let mut args: Vec<&str> = options.split_whitespace().collect();
     args.push("--");
     args.extend(helper);
-    Example::spawn("supervisor", &args)
+    let mut sup = Example::spawn("supervisor", &args);
+    let first = started(&mut sup);
+    (sup, first)
 }
 
 fn kill(pid: u32, sig: Signal) {
@@ -111,6 +114,11 @@ fn kill(pid: u32, sig: Signal) {
 
 fn expect_exact(sup: &mut Example, line: &str) {
     sup.expect_line(&format!("{line:?}"), |l| l == line);
+}
+
+/// Reads `helper pid PID WHAT`: how the helper ended, and what comes next.
+fn expect_end(sup: &mut Example, pid: u32, what: &str) {
+    expect_exact(sup, &format!("helper pid {pid} {what}"));
 }
 
 /// Waits for the supervisor to exit 0, then checks that it left nothing behind: no child of
@@ -137,14 +145,15 @@ fn exits_cleanly(mut sup: Example, helpers: &[Helper]) {
 #[test]
 fn a_helper_killed_twice_is_restarted_twice_then_sigterm_stops_all() {
     let _turn = one_at_a_time();
-    let mut sup = supervise("--backoff-ms 50 --max-backoff-ms 60000", &["sleep", "60"]);
-    let mut helpers = vec![started(&mut sup)];
+    let (mut sup, first) = supervise("--backoff-ms 50 --max-backoff-ms 60000", &["sleep", "60"]);
+    let mut helpers = vec![first];
     for delay in [50, 100] {
         let pid = helpers.last().unwrap().pid;
         kill(pid, Signal::KILL);
-        expect_exact(
+        expect_end(
             &mut sup,
-            &format!("helper pid {pid} killed by SIGKILL; restarting in {delay} ms"),
+            pid,
+            &format!("killed by SIGKILL; restarting in {delay} ms"),
         );
         let next = started(&mut sup);
         assert_ne!(next.pid, pid);
@@ -157,21 +166,15 @@ fn a_helper_killed_twice_is_restarted_twice_then_sigterm_stops_all() {
         &format!("SIGTERM: stopping helper pid {pid}, SIGKILL in 5000 ms"),
     );
     // SIGTERM itself stopped it: the helper did not inherit the supervisor's blocked mask.
-    expect_exact(
-        &mut sup,
-        &format!("helper pid {pid} killed by SIGTERM; stopped"),
-    );
+    expect_end(&mut sup, pid, "killed by SIGTERM; stopped");
     exits_cleanly(sup, &helpers);
 }
 
 #[test]
 fn a_helper_that_ignores_sigterm_gets_sigkill_at_the_deadline() {
     let _turn = one_at_a_time();
-    let mut sup = supervise(
-        "--grace-ms 200",
-        &["sh", "-c", "trap '' TERM; exec sleep 60"],
-    );
-    let helper = started(&mut sup);
+    let ignores_term = ["sh", "-c", "trap '' TERM; exec sleep 60"];
+    let (mut sup, helper) = supervise("--grace-ms 200", &ignores_term);
     let pid = helper.pid;
     eventually("the helper ignores SIGTERM", || ignores_sigterm(pid));
     sup.signal(Signal::TERM);
@@ -179,31 +182,37 @@ fn a_helper_that_ignores_sigterm_gets_sigkill_at_the_deadline() {
         &mut sup,
         &format!("SIGTERM: stopping helper pid {pid}, SIGKILL in 200 ms"),
     );
-    expect_exact(
-        &mut sup,
-        &format!("helper pid {pid} did not stop in 200 ms: SIGKILL"),
-    );
-    expect_exact(
-        &mut sup,
-        &format!("helper pid {pid} killed by SIGKILL; stopped"),
-    );
+    expect_end(&mut sup, pid, "did not stop in 200 ms: SIGKILL");
+    expect_end(&mut sup, pid, "killed by SIGKILL; stopped");
     exits_cleanly(sup, &[helper]);
 }
 
 #[test]
 fn sigterm_while_a_restart_is_pending_stops_at_once() {
     let _turn = one_at_a_time();
-    let mut sup = supervise("--backoff-ms 60000", &["sleep", "60"]);
-    let helper = started(&mut sup);
+    let (mut sup, helper) = supervise("--backoff-ms 60000", &["sleep", "60"]);
     let pid = helper.pid;
     kill(pid, Signal::TERM);
-    expect_exact(
-        &mut sup,
-        &format!("helper pid {pid} killed by SIGTERM; restarting in 60000 ms"),
-    );
+    expect_end(&mut sup, pid, "killed by SIGTERM; restarting in 60000 ms");
     sup.signal(Signal::TERM);
     expect_exact(&mut sup, "SIGTERM: no helper running; stopped");
     exits_cleanly(sup, &[helper]);
+}
+
+#[test]
+fn sighup_is_passed_on_to_the_helper() {
+    let _turn = one_at_a_time();
+    let (mut sup, first) = supervise("--backoff-ms 50", &["sleep", "60"]);
+    let pid = first.pid;
+    // Its stdio are pipes, not a terminal that went away: a reload request.
+    sup.signal(Signal::HUP);
+    expect_exact(&mut sup, &format!("SIGHUP: passed on to helper pid {pid}"));
+    // `sleep` takes SIGHUP's default action: it ends, and is restarted.
+    expect_end(&mut sup, pid, "killed by SIGHUP; restarting in 50 ms");
+    let second = started(&mut sup);
+    sup.signal(Signal::TERM);
+    expect_end(&mut sup, second.pid, "killed by SIGTERM; stopped");
+    exits_cleanly(sup, &[first, second]);
 }
 
 #[test]
