@@ -191,7 +191,7 @@ pub struct ChildExit {
 /// The pidfd polls readable once the child ended; `reap` then collects its exit status
 /// (waitid(2) on the pidfd), so the kernel frees the child's process-table entry: no zombie is
 /// left. The watch owns the pidfd and closes it when dropped; dropping it neither kills nor
-/// reaps the child.
+/// reaps the child, which then stays a zombie once it ends, until this process ends.
 ///
 /// Each watched child takes **one registration of the loop's `N`** (or of the selector's),
 /// like any fd, and one fd of the process's limit (`RLIMIT_NOFILE`) while the watch lives.
