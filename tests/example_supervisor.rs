@@ -116,16 +116,18 @@ fn started(sup: &mut Example) -> Helper {
     }
 }
 
-/// Starts the supervisor with `options` (split at spaces) and the helper command `helper`, and
-/// reads the start of the first helper.
-fn supervise(options: &str, helper: &[&str]) -> (Example, Helper) {
+/// Waits for this test's turn, starts the supervisor with `options` (split at spaces) and the
+/// helper command `helper`, and reads the start of the first helper. Keep the guard for the
+/// whole test.
+fn supervise(options: &str, helper: &[&str]) -> (MutexGuard<'static, ()>, Example, Helper) {
+    let turn = one_at_a_time();
+    subreaper();
     let mut args: Vec<&str> = options.split_whitespace().collect();
     args.push("--");
     args.extend(helper);
-    subreaper();
     let mut sup = Example::spawn("supervisor", &args);
     let first = started(&mut sup);
-    (sup, first)
+    (turn, sup, first)
 }
 
 fn kill(pid: u32, sig: Signal) {
@@ -166,8 +168,8 @@ fn exits_cleanly(mut sup: Example, helpers: &[Helper]) {
 
 #[test]
 fn a_helper_killed_twice_is_restarted_twice_then_sigterm_stops_all() {
-    let _turn = one_at_a_time();
-    let (mut sup, first) = supervise("--backoff-ms 50 --max-backoff-ms 60000", &["sleep", "60"]);
+    let (_turn, mut sup, first) =
+        supervise("--backoff-ms 50 --max-backoff-ms 60000", &["sleep", "60"]);
     let mut helpers = vec![first];
     for delay in [50, 100] {
         let pid = helpers.last().unwrap().pid;
@@ -194,9 +196,8 @@ fn a_helper_killed_twice_is_restarted_twice_then_sigterm_stops_all() {
 
 #[test]
 fn a_helper_that_ignores_sigterm_gets_sigkill_at_the_deadline() {
-    let _turn = one_at_a_time();
     let ignores_term = ["sh", "-c", "trap '' TERM; exec sleep 60"];
-    let (mut sup, helper) = supervise("--grace-ms 200", &ignores_term);
+    let (_turn, mut sup, helper) = supervise("--grace-ms 200", &ignores_term);
     let pid = helper.pid;
     eventually("the helper ignores SIGTERM", || ignores_sigterm(pid));
     sup.signal(Signal::TERM);
@@ -211,8 +212,7 @@ fn a_helper_that_ignores_sigterm_gets_sigkill_at_the_deadline() {
 
 #[test]
 fn sigterm_while_a_restart_is_pending_stops_at_once() {
-    let _turn = one_at_a_time();
-    let (mut sup, helper) = supervise("--backoff-ms 60000", &["sleep", "60"]);
+    let (_turn, mut sup, helper) = supervise("--backoff-ms 60000", &["sleep", "60"]);
     let pid = helper.pid;
     kill(pid, Signal::TERM);
     expect_end(&mut sup, pid, "killed by SIGTERM; restarting in 60000 ms");
@@ -223,8 +223,7 @@ fn sigterm_while_a_restart_is_pending_stops_at_once() {
 
 #[test]
 fn sighup_is_passed_on_to_the_helper() {
-    let _turn = one_at_a_time();
-    let (mut sup, first) = supervise("--backoff-ms 50", &["sleep", "60"]);
+    let (_turn, mut sup, first) = supervise("--backoff-ms 50", &["sleep", "60"]);
     let pid = first.pid;
     // Its stdio are pipes, not a terminal that went away: a reload request.
     sup.signal(Signal::HUP);
