@@ -427,7 +427,8 @@ impl ChildWatch {
     #[cfg(feature = "signal")]
     #[doc(alias = "pidfd_send_signal")]
     pub fn send_signal(&self, signal: Signal) -> Result<()> {
-        let sig = rustix::process::Signal::from_named_raw(signal.as_raw()).ok_or(Error::Unsupported)?;
+        let named = rustix::process::Signal::from_named_raw(signal.as_raw());
+        let sig = named.ok_or(Error::Unsupported)?;
         rustix::process::pidfd_send_signal(&self.fd, sig).map_err(open_error)
     }
 }

@@ -128,6 +128,8 @@ fn a_zombie_until_reaped_then_gone() {
     let mut watch = ChildWatch::open(pid).unwrap();
     wait_readable(&watch);
     assert_eq!(proc_state(pid), Some('Z'), "ended, not yet reaped");
+    // A zombie still takes a signal (and ignores it): a stop racing the end is no error.
+    assert_eq!(watch.send_signal(Signal::TERM), Ok(()));
     let exit = watch.reap().unwrap().expect("ended");
     assert_eq!(exit.status, ExitStatus::Exited(0));
     assert_eq!(proc_state(pid), None);
@@ -146,6 +148,10 @@ fn a_running_child_is_left_alone() {
         matches!(proc_state(pid), Some(s) if s != 'Z'),
         "running, no zombie"
     );
+    // rustix sends real-time signals only through an unsafe constructor.
+    let rt = Signal::from_raw(libc::SIGRTMIN()).unwrap();
+    assert_eq!(watch.send_signal(rt), Err(Error::Unsupported));
+    assert_eq!(watch.reap().unwrap(), None, "still running");
     watch.send_signal(Signal::KILL).unwrap();
     wait_readable(&watch);
     let exit = watch.reap().unwrap().expect("ended");
