@@ -49,9 +49,6 @@ SIGINT, SIGTERM: SIGTERM to the helper, SIGKILL after --grace-ms if it is still 
 exit 0.",
 };
 
-/// What a duration option takes, as the error messages say.
-const MILLIS_RULE: &str = "a positive number of milliseconds";
-
 /// Two registrations (the signalfd and the helper's pidfd) and two timers (restart, deadline).
 type Loop = DefaultEventLoop<Supervisor, 2, 2>;
 
@@ -248,16 +245,6 @@ fn fail(ev: &mut Loop, msg: &str) {
     ev.stop();
 }
 
-/// A duration in milliseconds, from option `what`; at least 1.
-fn millis(args: &mut common::Args, what: &str) -> Duration {
-    let s = args.text(what);
-    match s.parse::<u64>() {
-        Ok(0) => USAGE.not_accepted(what, &s, MILLIS_RULE),
-        Ok(ms) => Duration::from_millis(ms),
-        Err(_) => USAGE.not_a_number(what, &s),
-    }
-}
-
 fn main() -> ExitCode {
     let mut backoff = Duration::from_secs(1);
     let mut max_backoff = Duration::from_secs(30);
@@ -267,9 +254,9 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg {
             common::Arg::Opt(opt) => match opt.as_str() {
-                "--backoff-ms" => backoff = millis(&mut args, &opt),
-                "--max-backoff-ms" => max_backoff = millis(&mut args, &opt),
-                "--grace-ms" => grace = millis(&mut args, &opt),
+                "--backoff-ms" => backoff = args.millis(&opt),
+                "--max-backoff-ms" => max_backoff = args.millis(&opt),
+                "--grace-ms" => grace = args.millis(&opt),
                 _ => args.unknown_option(&opt),
             },
             common::Arg::Operand(program) => {

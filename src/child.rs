@@ -191,7 +191,7 @@ pub struct ChildExit {
 /// The pidfd polls readable once the child ended; `reap` then collects its exit status
 /// (waitid(2) on the pidfd), so the kernel frees the child's process-table entry: no zombie is
 /// left. The watch owns the pidfd and closes it when dropped; dropping it neither kills nor
-/// reaps the child.
+/// reaps the child, which then stays a zombie once it ends, until this process ends.
 ///
 /// Each watched child takes **one registration of the loop's `N`** (or of the selector's),
 /// like any fd, and one fd of the process's limit (`RLIMIT_NOFILE`) while the watch lives.
@@ -427,7 +427,8 @@ impl ChildWatch {
     #[cfg(feature = "signal")]
     #[doc(alias = "pidfd_send_signal")]
     pub fn send_signal(&self, signal: Signal) -> Result<()> {
-        let sig = rustix::process::Signal::from_named_raw(signal.as_raw()).ok_or(Error::Unsupported)?;
+        let named = rustix::process::Signal::from_named_raw(signal.as_raw());
+        let sig = named.ok_or(Error::Unsupported)?;
         rustix::process::pidfd_send_signal(&self.fd, sig).map_err(open_error)
     }
 }

@@ -37,8 +37,9 @@ pub enum Error {
     Full,
     /// The fd is too large for the backend (select: `fd >= FD_SETSIZE`, 1024).
     FdOutOfRange,
-    /// The backend cannot do what was asked (for example edge-triggered mode on poll), or the
-    /// signal cannot be caught (SIGKILL, SIGSTOP).
+    /// The backend cannot do what was asked (for example edge-triggered mode on poll), the
+    /// signal cannot be caught (SIGKILL, SIGSTOP), or the kernel is too old for the call
+    /// (`ChildWatch` before Linux 5.4).
     Unsupported,
     /// A periodic timer's period is zero: it would fire on every wake-up, forever.
     InvalidPeriod,

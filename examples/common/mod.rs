@@ -177,6 +177,18 @@ impl Args {
         self.value(option).to_string_lossy().into_owned()
     }
 
+    /// The value after `option`, a positive number of milliseconds.
+    pub fn millis(&mut self, option: &str) -> Duration {
+        let v = self.text(option);
+        match v.parse::<u64>() {
+            Ok(0) => self
+                .usage
+                .not_accepted(option, &v, "a positive number of milliseconds"),
+            Ok(ms) => Duration::from_millis(ms),
+            Err(_) => self.usage.not_a_number(option, &v),
+        }
+    }
+
     /// The value after `option`, as a number.
     pub fn number<T: FromStr>(&mut self, option: &str) -> T {
         let v = self.text(option);
