@@ -65,9 +65,6 @@ from is gone, stop as for SIGTERM.
 SIGINT, SIGTERM: STOPPING=1, disarm the device, exit 0.",
 };
 
-/// What a period may be, as the error messages say.
-const PERIOD_RULE: &str = "a positive number of milliseconds";
-
 /// The loop watches only its signalfd; three timers: the job, the keep-alive, the pet.
 type Loop = DefaultEventLoop<Daemon, 2, 3>;
 
@@ -137,16 +134,6 @@ fn arm_timers(ev: &mut Loop, work: Duration, pet: Duration) -> picosel::Result<(
     Ok(())
 }
 
-/// A period in milliseconds, from option `what`.
-fn period(args: &mut common::Args, what: &str) -> Duration {
-    let s = args.text(what);
-    match s.parse::<u64>() {
-        Ok(0) => USAGE.not_accepted(what, &s, PERIOD_RULE),
-        Ok(ms) => Duration::from_millis(ms),
-        Err(_) => USAGE.not_a_number(what, &s),
-    }
-}
-
 fn main() -> ExitCode {
     let mut device: Option<OsString> = None;
     let mut pet = Duration::from_secs(1);
@@ -157,8 +144,8 @@ fn main() -> ExitCode {
         match arg {
             common::Arg::Opt(opt) => match opt.as_str() {
                 "--watchdog-device" => device = Some(args.value(&opt)),
-                "--pet-ms" => pet = period(&mut args, &opt),
-                "--work-ms" => work = period(&mut args, &opt),
+                "--pet-ms" => pet = args.millis(&opt),
+                "--work-ms" => work = args.millis(&opt),
                 "--hang-on-usr1" => hang_on_usr1 = true,
                 _ => args.unknown_option(&opt),
             },

@@ -51,7 +51,8 @@ fn eight_mib_sent_before_reading_come_back_byte_for_byte() {
 
     daemon.signal(Signal::TERM);
     let start = Instant::now();
-    let status = daemon.wait();
+    // `finish`, not `wait`: stderr is complete only once its reader thread is done.
+    let (status, _) = daemon.finish();
     assert!(status.success(), "{status:?}: {}", daemon.stderr());
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(
