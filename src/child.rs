@@ -2,8 +2,8 @@
 //! fd, and reaped without blocking once it ended; [`ChildExit`] and [`ExitStatus`]: what it
 //! ended with.
 //!
-//! A pidfd (pidfd_open(2), Linux 5.3) is an fd that refers to one process: it polls readable
-//! once the process ended, and waitid(2) with `P_PIDFD` (Linux 5.4) reaps that very process.
+//! A pidfd (`pidfd_open(2)`, Linux 5.3) is an fd that refers to one process: it polls readable
+//! once the process ended, and `waitid(2)` with `P_PIDFD` (Linux 5.4) reaps that very process.
 //! Unlike SIGCHLD, which says only that *some* child changed, and unlike a pid, which the
 //! kernel hands to another process once the first is reaped, the pidfd names one child for
 //! as long as it is open. So a child is watched with an ordinary registration and an ordinary
@@ -63,6 +63,7 @@ impl ExitStatus {
     /// assert!(ExitStatus::Exited(0).success());
     /// assert!(!ExitStatus::Exited(1).success());
     /// ```
+    #[must_use]
     pub const fn success(self) -> bool {
         matches!(self, ExitStatus::Exited(0))
     }
@@ -73,6 +74,7 @@ impl ExitStatus {
     /// use picosel::ExitStatus;
     /// assert_eq!(ExitStatus::Exited(7).code(), Some(7));
     /// ```
+    #[must_use]
     pub const fn code(self) -> Option<i32> {
         match self {
             ExitStatus::Exited(code) => Some(code),
@@ -88,6 +90,7 @@ impl ExitStatus {
     /// assert_eq!(s.signo(), Some(15));
     /// assert_eq!(ExitStatus::Exited(0).signo(), None);
     /// ```
+    #[must_use]
     pub const fn signo(self) -> Option<i32> {
         match self {
             ExitStatus::Exited(_) => None,
@@ -103,6 +106,7 @@ impl ExitStatus {
     /// assert_eq!(s.signal(), Some(Signal::TERM));
     /// ```
     #[cfg(feature = "signal")]
+    #[must_use]
     pub const fn signal(self) -> Option<Signal> {
         match self.signo() {
             Some(signo) => Signal::from_raw(signo),
@@ -110,7 +114,7 @@ impl ExitStatus {
         }
     }
 
-    /// What waitid(2) reported, if the child has ended: `None` for a status that is not an
+    /// What `waitid(2)` reported, if the child has ended: `None` for a status that is not an
     /// end (only `WEXITED` is asked for, so none is expected).
     fn from_waitid(status: &WaitIdStatus) -> Option<ExitStatus> {
         if let Some(code) = status.exit_status() {
@@ -189,7 +193,7 @@ pub struct ChildExit {
 /// readable.
 ///
 /// The pidfd polls readable once the child ended; `reap` then collects its exit status
-/// (waitid(2) on the pidfd), so the kernel frees the child's process-table entry: no zombie is
+/// (`waitid(2)` on the pidfd), so the kernel frees the child's process-table entry: no zombie is
 /// left. The watch owns the pidfd and closes it when dropped; dropping it neither kills nor
 /// reaps the child, which then stays a zombie once it ends, until this process ends.
 ///
@@ -270,8 +274,8 @@ pub struct ChildWatch {
 }
 
 impl ChildWatch {
-    /// Opens a pidfd for child `pid` (pidfd_open(2)) and checks that this process can reap it
-    /// (a waitid(2) that neither blocks nor reaps). Two syscalls; the pidfd is close-on-exec,
+    /// Opens a pidfd for child `pid` (`pidfd_open(2)`) and checks that this process can reap it
+    /// (a `waitid(2)` that neither blocks nor reaps). Two syscalls; the pidfd is close-on-exec,
     /// so helpers spawned later do not inherit it.
     ///
     /// Open it while the child is not yet reaped: until then its pid cannot be reused, even if
@@ -280,7 +284,7 @@ impl ChildWatch {
     /// `output`, `status`), so `ChildWatch::open(child.id())` right after `spawn` is safe.
     ///
     /// # Errors
-    /// - [`Error::Unsupported`]: the kernel is older than Linux 5.4 (pidfd_open(2) came in
+    /// - [`Error::Unsupported`]: the kernel is older than Linux 5.4 (`pidfd_open(2)` came in
     ///   5.3 and answers `ENOSYS` before; waitid's `P_PIDFD` came in 5.4 and 5.3 answers
     ///   `EINVAL`). Nothing is left open.
     /// - [`Error::Os`] with `ESRCH`: no such process (or `pid` is 0 or above `i32::MAX`);
@@ -330,13 +334,14 @@ impl ChildWatch {
     /// # let mut watch = watch;
     /// # while watch.reap().unwrap().is_none() { std::thread::yield_now(); }
     /// ```
+    #[must_use]
     pub const fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Reaps the child if it has ended: `Ok(Some(exit))` with how it ended, and the kernel
     /// frees its process-table entry (no zombie); `Ok(None)` if it is still running. Never
-    /// blocks: one waitid(2) with `WNOHANG`.
+    /// blocks: one `waitid(2)` with `WNOHANG`.
     ///
     /// Once reaped, every later call returns the same `Some(exit)` again, without a syscall.
     ///
@@ -392,11 +397,12 @@ impl ChildWatch {
     /// }
     /// assert_eq!(watch.ended(), Some(ExitStatus::Exited(0)));
     /// ```
+    #[must_use]
     pub const fn ended(&self) -> Option<ExitStatus> {
         self.ended
     }
 
-    /// Sends `signal` to the child through its pidfd (pidfd_send_signal(2), Linux 5.1;
+    /// Sends `signal` to the child through its pidfd (`pidfd_send_signal(2)`, Linux 5.1;
     /// feature `signal`). Unlike kill(2) with the pid, this cannot reach another process that
     /// was given the pid after the child was reaped.
     ///
@@ -454,7 +460,7 @@ impl AsFd for ChildWatch {
     }
 }
 
-/// pidfd_open(2) and pidfd_send_signal(2) do not exist before Linux 5.3 and 5.1: `ENOSYS`.
+/// `pidfd_open(2)` and `pidfd_send_signal(2)` do not exist before Linux 5.3 and 5.1: `ENOSYS`.
 fn open_error(e: Errno) -> Error {
     if e == Errno::NOSYS {
         Error::Unsupported
@@ -463,7 +469,7 @@ fn open_error(e: Errno) -> Error {
     }
 }
 
-/// waitid(2) takes `P_PIDFD` from Linux 5.4; Linux 5.3 has pidfds but answers `EINVAL` to
+/// `waitid(2)` takes `P_PIDFD` from Linux 5.4; Linux 5.3 has pidfds but answers `EINVAL` to
 /// an idtype it does not know. The other `EINVAL` cases (bad options) cannot happen here: the
 /// options are constants.
 fn waitid_error(e: Errno) -> Error {
