@@ -7,6 +7,7 @@ use crate::interest::{Interest, Mode, Ready};
 use crate::key::{SelectorKey, Source};
 use crate::registry::Registry;
 use crate::timeout::{next_chunk, round_up_ms, MAX_CHUNK};
+use crate::token::Token;
 use core::time::Duration;
 use rustix::fd::RawFd;
 use rustix::io::Errno;
@@ -43,9 +44,9 @@ pub struct Selector<B: Backend, D, const N: usize> {
     registry: Registry<D, N>,
     /// The cursor over the last wait's events.
     batch: Batch,
-    /// What else (besides a dispatch, which the batch records) keeps the next wait off its hot
-    /// path, as bits: [`CHANGED`], [`REST`], [`UNOPENED`], [`ORPHANS_POSSIBLE`],
-    /// [`REBUILD_DUE`]. 0 on the hot path, so one test there covers them all.
+    /// What keeps the next wait off its hot path, as bits: [`DISPATCHING`], [`CHANGED`],
+    /// [`REST`], [`UNOPENED`], [`ORPHANS_POSSIBLE`], [`REBUILD_DUE`]. 0 on the hot path, so one
+    /// test there covers them all.
     state: u8,
     poller: B::Poller<N>,
 }
@@ -66,10 +67,15 @@ const UNOPENED: u8 = 1;
 const ORPHANS_POSSIBLE: u8 = 2;
 /// A wait saw an orphan: the next wait first rebuilds the backend.
 const REBUILD_DUE: u8 = 4;
+/// A batch is being dispatched (from the wait that filled it until an [`Events`] is dropped or
+/// the loop ends its turn): a new wait is refused, since it would overwrite the backend's
+/// buffer under the cursor. Kept here so that the one test of `state` at a wait covers it.
+const DISPATCHING: u8 = 64;
 // `entry` tests `CHANGED` together with a readiness's hang-up and error bits, in one test of
 // both bytes: no other bit may share them.
 const _: () = assert!(
-    (REST | UNOPENED | ORPHANS_POSSIBLE | REBUILD_DUE) & (Ready::HUP.bits() | Ready::ERROR.bits())
+    (REST | UNOPENED | ORPHANS_POSSIBLE | REBUILD_DUE | DISPATCHING)
+        & (Ready::HUP.bits() | Ready::ERROR.bits())
         == 0
         && CHANGED & !Ready::ERROR.bits() == 0
 );
@@ -508,7 +514,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// [`wait_slow`](Self::wait_slow)'s.
     #[inline]
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
-        if self.batch.dispatching() || self.state != 0 {
+        if self.state != 0 {
             return self.wait_slow(timeout);
         }
         let timeout = match timeout.map(round_up_ms) {
@@ -521,7 +527,8 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             Err(e) => return Err(e),
         };
         self.batch.filled(n);
-        self.batch.set_dispatching(true);
+        // `state` was 0: a store rather than an update.
+        self.state = DISPATCHING;
         Ok(())
     }
 
@@ -536,7 +543,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         }
         self.state &= !REST;
         if self.has_rest() {
-            self.batch.set_dispatching(true);
+            self.state |= DISPATCHING;
             return Ok(());
         }
         self.poller.open()?;
@@ -571,7 +578,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             // Orphans are reported under dead tokens: this batch is checked event by event.
             self.state |= CHANGED;
         }
-        self.batch.set_dispatching(true);
+        self.state |= DISPATCHING;
         Ok(())
     }
 
@@ -609,6 +616,13 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             let key = self.registry.get(token.slot())?;
             return Some((token.slot(), key, raw));
         }
+        self.entry_checked(token, raw)
+    }
+
+    /// [`entry`](Self::entry) when the event must be checked against the live table and
+    /// masked: out of line, so that the hot path keeps its registers.
+    #[inline(never)]
+    fn entry_checked(&self, token: Token<N>, raw: Ready) -> Option<(u32, &SelectorKey<D>, Ready)> {
         let key = self.registry.live(token)?;
         let ready = Ready::masked(raw, key.interest);
         if ready.is_empty() {
@@ -666,7 +680,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// Whether a batch is being dispatched (waits are refused).
     #[inline]
     pub(crate) const fn dispatching(&self) -> bool {
-        self.batch.dispatching()
+        self.state & DISPATCHING != 0
     }
 
     /// Marks the start and the end of a dispatch by the event loop ([`wait`](Self::wait) has
@@ -674,7 +688,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     #[inline]
     pub(crate) fn set_dispatching(&mut self, on: bool) {
         if on {
-            self.batch.set_dispatching(true);
+            self.state |= DISPATCHING;
         } else {
             self.end_dispatch();
         }
@@ -699,7 +713,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     /// Ends a dispatch, noting whether the batch has entries left for the next wait.
     #[inline]
     fn end_dispatch(&mut self) {
-        self.batch.set_dispatching(false);
+        self.state &= !DISPATCHING;
         if self.batch.has_rest() {
             self.state |= REST;
         }

@@ -199,11 +199,11 @@ mod tests {
     fn modes_reach_the_kernel() {
         assert_eq!(
             flags(Interest::all(), Mode::Level),
-            EventFlags::IN | EventFlags::OUT | EventFlags::PRI
+            EventFlags::IN | EventFlags::RDHUP | EventFlags::OUT | EventFlags::PRI
         );
         assert_eq!(
             flags(Interest::READ, Mode::Edge),
-            EventFlags::IN | EventFlags::ET
+            EventFlags::IN | EventFlags::RDHUP | EventFlags::ET
         );
         assert_eq!(
             flags(Interest::WRITE, Mode::Oneshot),
