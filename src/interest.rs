@@ -83,6 +83,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::READ.is_readable());
     /// ```
+    #[must_use]
     pub const fn is_readable(self) -> bool {
         self.contains(Ready::READ)
     }
@@ -92,6 +93,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::WRITE.is_writable());
     /// ```
+    #[must_use]
     pub const fn is_writable(self) -> bool {
         self.contains(Ready::WRITE)
     }
@@ -101,6 +103,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::PRIORITY.is_priority());
     /// ```
+    #[must_use]
     pub const fn is_priority(self) -> bool {
         self.contains(Ready::PRIORITY)
     }
@@ -110,6 +113,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::HUP.is_hup());
     /// ```
+    #[must_use]
     pub const fn is_hup(self) -> bool {
         self.contains(Ready::HUP)
     }
@@ -119,6 +123,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::ERROR.is_error());
     /// ```
+    #[must_use]
     pub const fn is_error(self) -> bool {
         self.contains(Ready::ERROR)
     }
@@ -133,6 +138,7 @@ impl Ready {
     /// let r = Ready::READ | Ready::READ_CLOSED;
     /// assert!(r.is_read_closed() && r.is_readable() && !r.is_hup());
     /// ```
+    #[must_use]
     pub const fn is_read_closed(self) -> bool {
         self.contains(Ready::READ_CLOSED)
     }
@@ -143,17 +149,18 @@ impl Ready {
     /// use picosel::{Interest, Ready};
     /// assert_eq!((Ready::WRITE | Ready::ERROR).interest(), Interest::WRITE);
     /// ```
+    #[must_use]
     pub const fn interest(self) -> Interest {
         Interest::from_bits_truncate(self.bits())
     }
 
     /// Builds the reported readiness from what the kernel said, masked to what was registered.
     ///
-    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR/READ_CLOSED. A
-    /// hang-up or an error folds into every registered READ and WRITE (CPython's rule:
+    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP, ERROR and `READ_CLOSED`. A
+    /// hang-up or an error folds into every registered READ and WRITE (`CPython`'s rule:
     /// `EPOLLHUP`/`EPOLLERR` are neither `EPOLLIN` nor `EPOLLOUT`, so they count as both), and
     /// into PRIORITY when that is all that was registered, so the handler always runs and meets
-    /// the EOF or the `EPIPE` itself; both stay visible as their own bits. READ_CLOSED belongs to
+    /// the EOF or the `EPIPE` itself; both stay visible as their own bits. `READ_CLOSED` belongs to
     /// READ: it is kept, and a hang-up adds it, only where READ is registered, and it comes
     /// with READ (the end of the stream is read as a 0-byte read).
     ///
@@ -184,6 +191,8 @@ impl Ready {
 // The table's index: every `Interest` fits in 3 bits, every `Ready` in 6.
 const _: () = assert!(Interest::all().bits() < 1 << 3 && Ready::all().bits() < 1 << 6);
 
+// `i < 512`: `i >> 6` fits in a `u8`, and `i as u8` keeps the low bits on purpose.
+#[allow(clippy::cast_possible_truncation)]
 const MASKED: [Ready; 512] = {
     let mut table = [Ready::empty(); 512];
     let mut i = 0;

@@ -99,6 +99,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// let sel = DefaultSelector::<(), 16>::new();
     /// assert!(sel.is_empty());
     /// ```
+    #[must_use]
     pub const fn new() -> Self {
         Selector {
             poller: <B::Poller<N> as Poller<N>>::CLOSED,
@@ -202,6 +203,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     // return of a call made before the syscall is mispredicted; bench/ measured that as a
     // quarter of an `epoll_ctl`.
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn register_mode<F: Source>(
         &mut self,
         fd: F,
@@ -265,6 +269,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(sel.unregister(&r), Err(Error::NotRegistered));
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn unregister<F: Source>(&mut self, fd: F) -> Result<SelectorKey<D>> {
         let fd = fd.raw_fd();
         let slot = self.registry.lookup(fd).ok_or(Error::NotRegistered)?;
@@ -272,7 +279,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             Ok(()) => {}
             // The fd was closed (or its number reused): the kernel no longer knows it by this
             // number, so it is not watched under it any more.
-            Err(Error::Os(Errno::BADF)) | Err(Error::Os(Errno::NOENT)) => {
+            Err(Error::Os(Errno::BADF | Errno::NOENT)) => {
                 self.state |= ORPHANS_POSSIBLE;
             }
             Err(e) => return Err(e),
@@ -300,6 +307,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(sel.get_key(&r), Ok(key));
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn modify<F>(&mut self, fd: F, interest: Interest, data: D) -> Result<SelectorKey<D>>
     where
         F: Source,
@@ -326,6 +336,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(key.mode(), Mode::Edge);
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn modify_mode<F>(
         &mut self,
         fd: F,
@@ -385,6 +398,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert!(sel.get_key(&r).is_ok());
     /// assert_eq!(sel.get_key(&w), Err(Error::NotRegistered));
     /// ```
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn get_key<F: Source>(&self, fd: F) -> Result<SelectorKey<D>> {
         self.registry
             .lookup(fd.raw_fd())

@@ -177,9 +177,10 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
                 if old.as_raw_fd() == fd {
                     continue;
                 }
-                match epoll::modify(old, borrow_fd(fd), data, flags(interest, mode)) {
-                    Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::BADF) => continue,
-                    _ => {}
+                if let Err(rustix::io::Errno::NOENT | rustix::io::Errno::BADF) =
+                    epoll::modify(old, borrow_fd(fd), data, flags(interest, mode))
+                {
+                    continue;
                 }
             }
             // A failure here (the fd closed since) leaves it out the same way.

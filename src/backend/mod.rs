@@ -25,7 +25,7 @@
 //!   until the next `wait`, whatever `add`/`modify`/`delete` happen in between.
 //! - Raw readiness uses [`Ready`]'s bits: READ/WRITE/PRIORITY as the kernel said, HUP for a
 //!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF),
-//!   READ_CLOSED for a peer that shut down its writing side (`EPOLLRDHUP`, `POLLRDHUP`), which
+//!   `READ_CLOSED` for a peer that shut down its writing side (`EPOLLRDHUP`, `POLLRDHUP`), which
 //!   a backend reports only to a registration with READ, and together with READ.
 //! - Any token and any readiness a wait reports are checked by the core against the live table
 //!   and masked to the registered interest, unless the poller declares
@@ -122,7 +122,7 @@ pub trait Poller<const N: usize> {
     /// Whether every wait reports at most `N` events, and only registrations that are added and
     /// not deleted (epoll's orphaned open files aside: the core learns of them from `delete`'s
     /// `EBADF`/`ENOENT`), each with readiness that is not empty and is within its registered
-    /// interest, plus HUP and ERROR, and READ_CLOSED with READ only when READ is registered (the
+    /// interest, plus HUP and ERROR, and `READ_CLOSED` with READ only when READ is registered (the
     /// kernel reports `EPOLLRDHUP` / `POLLRDHUP` only when asked, and picosel asks with READ
     /// only). epoll(7), poll(2) and select(2) report nothing else, so
     /// their pollers say so. The core then skips its own checks of each event's generation and
@@ -194,12 +194,12 @@ pub trait Poller<const N: usize> {
 
 /// A number no fd can have, so the kernel answers `EBADF` for it: every fd is below
 /// `RLIMIT_NOFILE` when it is made (getrlimit(2)), which cannot be raised past `fs.nr_open`
-/// (proc_sys_fs(5)), which the kernel caps at `INT_MAX & -BITS_PER_LONG` or lower
+/// (`proc_sys_fs(5)`), which the kernel caps at `INT_MAX & -BITS_PER_LONG` or lower
 /// (`sysctl_nr_open_max`, fs/file.c).
 const NEVER_OPEN: RawFd = RawFd::MAX;
 
 /// Makes a [`BorrowedFd`] of a number the caller gave, to hand to a syscall that looks the
-/// number up in the fd table itself: epoll_ctl(2), poll(2) or `fcntl(F_GETFD)`.
+/// number up in the fd table itself: `epoll_ctl(2)`, poll(2) or `fcntl(F_GETFD)`.
 ///
 /// The borrow does not keep the fd open, and nothing can: the caller may close the fd while a
 /// syscall runs or, on poll, while its `pollfd` array holds the borrow for the life of the
@@ -265,7 +265,7 @@ const KERNEL: [(PollFlags, Ready); 5] = [
 ];
 
 /// The kernel's flag for [`Ready::READ_CLOSED`]: `POLLRDHUP`, `EPOLLRDHUP` (both 0x2000), set
-/// when a stream socket's peer shut down its writing side (tcp_poll and unix_poll in the
+/// when a stream socket's peer shut down its writing side (`tcp_poll` and `unix_poll` in the
 /// kernel set it together with `POLLIN`). Asked for with every READ interest: epoll(7) and
 /// poll(2) report it only when asked, and a file that has no such state (a pipe, a tty, an
 /// eventfd) never sets it.
@@ -302,14 +302,17 @@ pub(crate) const fn request_bits(interest: Interest) -> u16 {
 /// What the kernel reported (poll(2)'s `revents` or epoll's flags) as raw [`Ready`]. A lookup
 /// in a table built at compile time, since every event of every wait goes through it; indexed
 /// by the low byte, which the compiler loads as is. `RDHUP`, the one flag above it that
-/// picosel asks for, is moved onto READ_CLOSED's bit with a shift and a mask beside it.
+/// picosel asks for, is moved onto `READ_CLOSED`'s bit with a shift and a mask beside it.
+// The low byte and the one above it, cut off on purpose.
+#[allow(clippy::cast_possible_truncation)]
 #[inline]
 pub(crate) const fn ready_of(bits: u32) -> Ready {
     let closed = (bits >> 8) as u8 & Ready::READ_CLOSED.bits();
     Ready::from_bits_retain(READY_OF[bits as u8 as usize].bits() | closed)
 }
 
-#[allow(clippy::unnecessary_cast)] // as in `request_bits`
+// `as` for `PollFlags`' bits as in `request_bits`; `bits < 256` fits in a `u16`.
+#[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
 const READY_OF: [Ready; 256] = {
     let mut table = [Ready::empty(); 256];
     let mut bits = 0;
