@@ -6,7 +6,7 @@
 //! and oneshot events from being lost (the kernel reports them once):
 //! - while a batch is being dispatched (from the wait that filled it until an [`Events`] is
 //!   dropped or the loop ends its turn), a new wait is refused: it would overwrite the buffer
-//!   under the cursor;
+//!   under the cursor (the selector keeps that flag with the others its wait tests);
 //! - the rest of a batch that was not walked to its end (an [`Events`] dropped early, a
 //!   handler that panicked) is handed out by the next wait, before it blocks.
 //!
@@ -22,9 +22,6 @@ pub(crate) struct Batch {
     len: usize,
     /// The next entry to hand out.
     next: usize,
-    /// The batch is being dispatched. Only ever stored, never updated in place: the store
-    /// that ends a dispatch lets the compiler drop the test at the next wait.
-    dispatching: bool,
 }
 
 impl Batch {
@@ -32,7 +29,6 @@ impl Batch {
         count: 0,
         len: 0,
         next: 0,
-        dispatching: false,
     };
 
     /// The number of the last wait.
@@ -73,16 +69,6 @@ impl Batch {
         } else {
             None
         }
-    }
-
-    #[inline]
-    pub(crate) const fn dispatching(&self) -> bool {
-        self.dispatching
-    }
-
-    #[inline]
-    pub(crate) fn set_dispatching(&mut self, on: bool) {
-        self.dispatching = on;
     }
 }
 

@@ -34,6 +34,20 @@ bitflags! {
     /// handler runs and sees the EOF or the error on its next read or write; unlike Python,
     /// it is also shown as the distinct `HUP` / `ERROR` bit.
     ///
+    /// `READ_CLOSED` (mio's `is_read_closed`) says the peer will send nothing more: a stream
+    /// socket's peer shut down its writing side (`shutdown(SHUT_WR)` or `close`), or the fd hung
+    /// up. It is only reported to a registration with `READ`, and always with `READ`, since the
+    /// data before the end can still be read. Python's selectors have no such flag; picosel asks
+    /// for it with every `READ` interest, so nothing needs to be requested:
+    ///
+    /// | | epoll | poll | select |
+    /// |---|---|---|---|
+    /// | peer's half-close | `READ` + `READ_CLOSED` (`EPOLLRDHUP`) | `READ` + `READ_CLOSED` (`POLLRDHUP`) | `READ` only |
+    /// | hang-up | `READ` + `HUP` + `READ_CLOSED` | `READ` + `HUP` + `READ_CLOSED` | `READ` only |
+    ///
+    /// select(2) has no such set: there the end shows as `READ` and a read that returns 0 bytes,
+    /// as it does on every backend once the data before it is read.
+    ///
     /// # Examples
     ///
     /// ```
@@ -57,6 +71,9 @@ bitflags! {
         /// An error is pending on the fd, or the fd is no longer open (`EPOLLERR` /
         /// `POLLERR` / `POLLNVAL`, select's `EBADF`).
         const ERROR = 16;
+        /// The peer will send nothing more (`EPOLLRDHUP` / `POLLRDHUP`, or a hang-up); with
+        /// `READ` registered only. Never on select.
+        const READ_CLOSED = 32;
     }
 }
 
@@ -66,6 +83,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::READ.is_readable());
     /// ```
+    #[must_use]
     pub const fn is_readable(self) -> bool {
         self.contains(Ready::READ)
     }
@@ -75,6 +93,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::WRITE.is_writable());
     /// ```
+    #[must_use]
     pub const fn is_writable(self) -> bool {
         self.contains(Ready::WRITE)
     }
@@ -84,6 +103,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::PRIORITY.is_priority());
     /// ```
+    #[must_use]
     pub const fn is_priority(self) -> bool {
         self.contains(Ready::PRIORITY)
     }
@@ -93,6 +113,7 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::HUP.is_hup());
     /// ```
+    #[must_use]
     pub const fn is_hup(self) -> bool {
         self.contains(Ready::HUP)
     }
@@ -102,8 +123,24 @@ impl Ready {
     /// ```
     /// assert!(picosel::Ready::ERROR.is_error());
     /// ```
+    #[must_use]
     pub const fn is_error(self) -> bool {
         self.contains(Ready::ERROR)
+    }
+
+    /// `READ_CLOSED` is set: the peer will send nothing more, so once the data already
+    /// received is read, a read returns 0 bytes (end of file). Reported on epoll and poll to
+    /// registrations with `READ`; select(2) cannot tell, and shows the end as `READ` alone.
+    ///
+    /// ```
+    /// use picosel::Ready;
+    /// // A TCP peer's `shutdown(SHUT_WR)` on epoll or poll: readable, and closed for reading.
+    /// let r = Ready::READ | Ready::READ_CLOSED;
+    /// assert!(r.is_read_closed() && r.is_readable() && !r.is_hup());
+    /// ```
+    #[must_use]
+    pub const fn is_read_closed(self) -> bool {
+        self.contains(Ready::READ_CLOSED)
     }
 
     /// The `READ` / `WRITE` / `PRIORITY` part, as an [`Interest`].
@@ -112,27 +149,27 @@ impl Ready {
     /// use picosel::{Interest, Ready};
     /// assert_eq!((Ready::WRITE | Ready::ERROR).interest(), Interest::WRITE);
     /// ```
+    #[must_use]
     pub const fn interest(self) -> Interest {
         Interest::from_bits_truncate(self.bits())
     }
 
     /// Builds the reported readiness from what the kernel said, masked to what was registered.
     ///
-    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP/ERROR. A hang-up or an
-    /// error folds into every registered READ and WRITE (CPython's rule: `EPOLLHUP`/`EPOLLERR`
-    /// are neither `EPOLLIN` nor `EPOLLOUT`, so they count as both), and into PRIORITY when
-    /// that is all that was registered, so the handler always runs and meets the EOF or the
-    /// `EPIPE` itself; both stay visible as their own bits.
+    /// `raw` holds READ/WRITE/PRIORITY as seen by the backend plus HUP, ERROR and `READ_CLOSED`. A
+    /// hang-up or an error folds into every registered READ and WRITE (`CPython`'s rule:
+    /// `EPOLLHUP`/`EPOLLERR` are neither `EPOLLIN` nor `EPOLLOUT`, so they count as both), and
+    /// into PRIORITY when that is all that was registered, so the handler always runs and meets
+    /// the EOF or the `EPIPE` itself; both stay visible as their own bits. `READ_CLOSED` belongs to
+    /// READ: it is kept, and a hang-up adds it, only where READ is registered, and it comes
+    /// with READ (the end of the stream is read as a 0-byte read).
     ///
     /// Every event of every wait goes through this, so it is a lookup in a table built at
     /// compile time by [`mask_rule`](Self::mask_rule), indexed by the interest's 3 bits and the
-    /// readiness's 5.
+    /// readiness's 6.
     #[inline]
     pub(crate) const fn masked(raw: Ready, interest: Interest) -> Ready {
-        if !raw.intersects(Ready::HUP.union(Ready::ERROR)) {
-            return Ready::from_bits_retain(raw.bits() & interest.bits());
-        }
-        MASKED[((interest.bits() as usize & 0x7) << 5) | (raw.bits() as usize & 0x1f)]
+        MASKED[((interest.bits() as usize & 0x7) << 6) | (raw.bits() as usize & 0x3f)]
     }
 
     /// The rule behind [`masked`](Self::masked).
@@ -143,19 +180,25 @@ impl Ready {
             bits |= raw.bits() & (Ready::HUP.bits() | Ready::ERROR.bits());
             bits |= if rw != 0 { rw } else { interest.bits() };
         }
+        if interest.contains(Interest::READ) && raw.intersects(Ready::HUP.union(Ready::READ_CLOSED))
+        {
+            bits |= Ready::READ.bits() | Ready::READ_CLOSED.bits();
+        }
         Ready::from_bits_truncate(bits)
     }
 }
 
-// The table's index: every `Interest` fits in 3 bits, every `Ready` in 5.
-const _: () = assert!(Interest::all().bits() < 1 << 3 && Ready::all().bits() < 1 << 5);
+// The table's index: every `Interest` fits in 3 bits, every `Ready` in 6.
+const _: () = assert!(Interest::all().bits() < 1 << 3 && Ready::all().bits() < 1 << 6);
 
-const MASKED: [Ready; 256] = {
-    let mut table = [Ready::empty(); 256];
+// `i < 512`: `i >> 6` fits in a `u8`, and `i as u8` keeps the low bits on purpose.
+#[allow(clippy::cast_possible_truncation)]
+const MASKED: [Ready; 512] = {
+    let mut table = [Ready::empty(); 512];
     let mut i = 0;
-    while i < 256 {
-        let interest = Interest::from_bits_truncate((i >> 5) as u8);
-        table[i] = Ready::mask_rule(Ready::from_bits_truncate(i as u8 & 0x1f), interest);
+    while i < 512 {
+        let interest = Interest::from_bits_truncate((i >> 6) as u8);
+        table[i] = Ready::mask_rule(Ready::from_bits_truncate(i as u8 & 0x3f), interest);
         i += 1;
     }
     table
@@ -209,11 +252,11 @@ mod tests {
         );
         assert_eq!(
             Ready::masked(Ready::HUP, Interest::READ | Interest::WRITE),
-            Ready::READ | Ready::WRITE | Ready::HUP
+            Ready::READ | Ready::WRITE | Ready::HUP | Ready::READ_CLOSED
         );
         assert_eq!(
             Ready::masked(Ready::HUP, Interest::READ | Interest::PRIORITY),
-            Ready::READ | Ready::HUP
+            Ready::READ | Ready::HUP | Ready::READ_CLOSED
         );
         assert_eq!(
             Ready::masked(Ready::HUP, Interest::PRIORITY),
@@ -237,6 +280,28 @@ mod tests {
         assert_eq!(
             Ready::masked(Ready::ERROR | Ready::HUP, Interest::WRITE),
             Ready::WRITE | Ready::ERROR | Ready::HUP
+        );
+    }
+
+    /// READ_CLOSED is READ's: shown, with READ, only where READ is registered; a hang-up is
+    /// one too.
+    #[test]
+    fn read_closed_only_with_read() {
+        let closed = Ready::READ | Ready::READ_CLOSED;
+        assert_eq!(Ready::masked(closed, Interest::READ), closed);
+        assert_eq!(Ready::masked(closed, Interest::WRITE), Ready::empty());
+        assert_eq!(
+            Ready::masked(closed | Ready::WRITE, Interest::WRITE),
+            Ready::WRITE
+        );
+        assert_eq!(Ready::masked(Ready::READ_CLOSED, Interest::READ), closed);
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::READ),
+            closed | Ready::HUP
+        );
+        assert_eq!(
+            Ready::masked(Ready::HUP, Interest::WRITE),
+            Ready::WRITE | Ready::HUP
         );
     }
 

@@ -2,7 +2,7 @@
 //! libsystemd — `READY=1`, `STATUS=…`, `STOPPING=1` and the `WATCHDOG=1` keep-alive, each one
 //! datagram to the notify socket.
 //!
-//! The protocol is small enough to speak directly (sd_notify(3), "Notes"): the service manager
+//! The protocol is small enough to speak directly (`sd_notify(3)`, "Notes"): the service manager
 //! passes the address of a Unix datagram socket in `$NOTIFY_SOCKET` (a path, or an abstract
 //! name written with a leading `@`), and the service sends it newline-separated `KEY=VALUE`
 //! assignments, one datagram each time. With `WatchdogSec=` set, the manager also passes
@@ -45,7 +45,7 @@ const STATUS_PREFIX: &[u8] = b"STATUS=";
 ///
 /// Keep the notifier in the loop's context, and send `WATCHDOG=1` from a periodic timer of the
 /// loop, at [`watchdog_period`](Self::watchdog_period) (half the manager's interval, as
-/// sd_watchdog_enabled(3) advises). Three lines in `main`: make it, arm the keep-alive, say
+/// `sd_watchdog_enabled(3)` advises). Three lines in `main`: make it, arm the keep-alive, say
 /// `READY=1`; and `STOPPING=1` when SIGTERM comes:
 ///
 #[cfg_attr(all(feature = "std", feature = "signal"), doc = "```no_run")]
@@ -92,7 +92,7 @@ const STATUS_PREFIX: &[u8] = b"STATUS=";
 ///
 /// # Cost
 ///
-/// 136 bytes on x86_64 (the `sockaddr_un`, the fd, the interval); one socket per
+/// 136 bytes on `x86_64` (the `sockaddr_un`, the fd, the interval); one socket per
 /// notifier, made once by [`new`](Self::new) and kept (so a daemon out of file descriptors still
 /// reaches its manager); one `sendto` per notification, which never blocks: a manager that does
 /// not read its socket gets [`Error::Os`]`(`[`Errno::AGAIN`]`)` rather than a stuck loop.
@@ -129,6 +129,7 @@ impl Notifier {
     /// assert_eq!(n.ready(), Ok(()));
     /// assert_eq!(n.watchdog_period(), None);
     /// ```
+    #[must_use]
     pub const fn disabled() -> Notifier {
         Notifier {
             target: None,
@@ -303,6 +304,7 @@ impl Notifier {
     /// assert!(n.is_enabled());
     /// assert!(!picosel::Notifier::disabled().is_enabled());
     /// ```
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.target.is_some()
     }
@@ -315,6 +317,7 @@ impl Notifier {
     /// let n = picosel::Notifier::new(b"@picosel-doc", Some(Duration::from_secs(10))).unwrap();
     /// assert_eq!(n.watchdog_interval(), Some(Duration::from_secs(10)));
     /// ```
+    #[must_use]
     pub fn watchdog_interval(&self) -> Option<Duration> {
         self.watchdog.filter(|_| self.is_enabled())
     }
@@ -329,6 +332,7 @@ impl Notifier {
     /// assert_eq!(n.watchdog_period(), Some(Duration::from_millis(100)));
     /// assert_eq!(picosel::Notifier::disabled().watchdog_period(), None);
     /// ```
+    #[must_use]
     pub fn watchdog_period(&self) -> Option<Duration> {
         let interval = self.watchdog_interval()?;
         let half = interval / 2;
@@ -452,7 +456,7 @@ impl Notifier {
         send_to(socket.as_fd(), addr, line.as_bytes())
     }
 
-    /// Sends `state` as it is, one datagram: any of sd_notify(3)'s assignments, newline
+    /// Sends `state` as it is, one datagram: any of `sd_notify(3)`'s assignments, newline
     /// separated, for what the methods above do not cover: `RELOADING=1` (with
     /// `MONOTONIC_USEC=`) around a reload, `EXTEND_TIMEOUT_USEC=…` during a long start-up,
     /// `WATCHDOG=trigger`, `ERRNO=…`.
@@ -477,7 +481,7 @@ impl Notifier {
 }
 
 /// One datagram to the manager. `MSG_DONTWAIT`: a manager that does not read its queue must
-/// not stop the loop (`EAGAIN` instead). `MSG_NOSIGNAL` as sd_notify does (a datagram socket
+/// not stop the loop (`EAGAIN` instead). `MSG_NOSIGNAL` as `sd_notify` does (a datagram socket
 /// raises no SIGPIPE, but it costs nothing to be sure).
 fn send_to(socket: BorrowedFd<'_>, addr: &SocketAddrUnix, msg: &[u8]) -> Result<()> {
     let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;

@@ -7,6 +7,7 @@ use crate::interest::{Interest, Mode, Ready};
 use crate::key::{SelectorKey, Source};
 use crate::registry::Registry;
 use crate::timeout::{next_chunk, round_up_ms, MAX_CHUNK};
+use crate::token::Token;
 use core::time::Duration;
 use rustix::fd::RawFd;
 use rustix::io::Errno;
@@ -43,9 +44,9 @@ pub struct Selector<B: Backend, D, const N: usize> {
     registry: Registry<D, N>,
     /// The cursor over the last wait's events.
     batch: Batch,
-    /// What else (besides a dispatch, which the batch records) keeps the next wait off its hot
-    /// path, as bits: [`CHANGED`], [`REST`], [`UNOPENED`], [`ORPHANS_POSSIBLE`],
-    /// [`REBUILD_DUE`]. 0 on the hot path, so one test there covers them all.
+    /// What keeps the next wait off its hot path, as bits: [`DISPATCHING`], [`CHANGED`],
+    /// [`REST`], [`UNOPENED`], [`ORPHANS_POSSIBLE`], [`REBUILD_DUE`]. 0 on the hot path, so one
+    /// test there covers them all.
     state: u8,
     poller: B::Poller<N>,
 }
@@ -66,10 +67,15 @@ const UNOPENED: u8 = 1;
 const ORPHANS_POSSIBLE: u8 = 2;
 /// A wait saw an orphan: the next wait first rebuilds the backend.
 const REBUILD_DUE: u8 = 4;
+/// A batch is being dispatched (from the wait that filled it until an [`Events`] is dropped or
+/// the loop ends its turn): a new wait is refused, since it would overwrite the backend's
+/// buffer under the cursor. Kept here so that the one test of `state` at a wait covers it.
+const DISPATCHING: u8 = 64;
 // `entry` tests `CHANGED` together with a readiness's hang-up and error bits, in one test of
 // both bytes: no other bit may share them.
 const _: () = assert!(
-    (REST | UNOPENED | ORPHANS_POSSIBLE | REBUILD_DUE) & (Ready::HUP.bits() | Ready::ERROR.bits())
+    (REST | UNOPENED | ORPHANS_POSSIBLE | REBUILD_DUE | DISPATCHING)
+        & (Ready::HUP.bits() | Ready::ERROR.bits())
         == 0
         && CHANGED & !Ready::ERROR.bits() == 0
 );
@@ -93,6 +99,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// let sel = DefaultSelector::<(), 16>::new();
     /// assert!(sel.is_empty());
     /// ```
+    #[must_use]
     pub const fn new() -> Self {
         Selector {
             poller: <B::Poller<N> as Poller<N>>::CLOSED,
@@ -196,6 +203,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     // return of a call made before the syscall is mispredicted; bench/ measured that as a
     // quarter of an `epoll_ctl`.
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn register_mode<F: Source>(
         &mut self,
         fd: F,
@@ -259,6 +269,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(sel.unregister(&r), Err(Error::NotRegistered));
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn unregister<F: Source>(&mut self, fd: F) -> Result<SelectorKey<D>> {
         let fd = fd.raw_fd();
         let slot = self.registry.lookup(fd).ok_or(Error::NotRegistered)?;
@@ -266,7 +279,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             Ok(()) => {}
             // The fd was closed (or its number reused): the kernel no longer knows it by this
             // number, so it is not watched under it any more.
-            Err(Error::Os(Errno::BADF)) | Err(Error::Os(Errno::NOENT)) => {
+            Err(Error::Os(Errno::BADF | Errno::NOENT)) => {
                 self.state |= ORPHANS_POSSIBLE;
             }
             Err(e) => return Err(e),
@@ -294,6 +307,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(sel.get_key(&r), Ok(key));
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn modify<F>(&mut self, fd: F, interest: Interest, data: D) -> Result<SelectorKey<D>>
     where
         F: Source,
@@ -320,6 +336,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert_eq!(key.mode(), Mode::Edge);
     /// ```
     #[inline]
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn modify_mode<F>(
         &mut self,
         fd: F,
@@ -379,6 +398,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// assert!(sel.get_key(&r).is_ok());
     /// assert_eq!(sel.get_key(&w), Err(Error::NotRegistered));
     /// ```
+    // `fd` by value, as Python takes any fd-like object: `Source` is implemented for `RawFd`,
+    // `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn get_key<F: Source>(&self, fd: F) -> Result<SelectorKey<D>> {
         self.registry
             .lookup(fd.raw_fd())
@@ -508,7 +530,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// [`wait_slow`](Self::wait_slow)'s.
     #[inline]
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
-        if self.batch.dispatching() || self.state != 0 {
+        if self.state != 0 {
             return self.wait_slow(timeout);
         }
         let timeout = match timeout.map(round_up_ms) {
@@ -521,7 +543,8 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             Err(e) => return Err(e),
         };
         self.batch.filled(n);
-        self.batch.set_dispatching(true);
+        // `state` was 0: a store rather than an update.
+        self.state = DISPATCHING;
         Ok(())
     }
 
@@ -536,7 +559,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
         }
         self.state &= !REST;
         if self.has_rest() {
-            self.batch.set_dispatching(true);
+            self.state |= DISPATCHING;
             return Ok(());
         }
         self.poller.open()?;
@@ -571,7 +594,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             // Orphans are reported under dead tokens: this batch is checked event by event.
             self.state |= CHANGED;
         }
-        self.batch.set_dispatching(true);
+        self.state |= DISPATCHING;
         Ok(())
     }
 
@@ -609,6 +632,13 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             let key = self.registry.get(token.slot())?;
             return Some((token.slot(), key, raw));
         }
+        self.entry_checked(token, raw)
+    }
+
+    /// [`entry`](Self::entry) when the event must be checked against the live table and
+    /// masked: out of line, so that the hot path keeps its registers.
+    #[inline(never)]
+    fn entry_checked(&self, token: Token<N>, raw: Ready) -> Option<(u32, &SelectorKey<D>, Ready)> {
         let key = self.registry.live(token)?;
         let ready = Ready::masked(raw, key.interest);
         if ready.is_empty() {
@@ -666,7 +696,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     /// Whether a batch is being dispatched (waits are refused).
     #[inline]
     pub(crate) const fn dispatching(&self) -> bool {
-        self.batch.dispatching()
+        self.state & DISPATCHING != 0
     }
 
     /// Marks the start and the end of a dispatch by the event loop ([`wait`](Self::wait) has
@@ -674,7 +704,7 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
     #[inline]
     pub(crate) fn set_dispatching(&mut self, on: bool) {
         if on {
-            self.batch.set_dispatching(true);
+            self.state |= DISPATCHING;
         } else {
             self.end_dispatch();
         }
@@ -699,7 +729,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     /// Ends a dispatch, noting whether the batch has entries left for the next wait.
     #[inline]
     fn end_dispatch(&mut self) {
-        self.batch.set_dispatching(false);
+        self.state &= !DISPATCHING;
         if self.batch.has_rest() {
             self.state |= REST;
         }

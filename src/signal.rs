@@ -185,6 +185,7 @@ impl Signal {
     /// assert_eq!(Signal::from_raw(15), Some(Signal::TERM)); // on Linux
     /// assert_eq!(Signal::from_raw(65), None);
     /// ```
+    #[must_use]
     pub const fn from_raw(signo: i32) -> Option<Signal> {
         if signo >= 1 && signo <= 64 {
             Some(Signal(signo))
@@ -198,6 +199,7 @@ impl Signal {
     /// ```
     /// assert_eq!(picosel::Signal::INT.as_raw(), 2);
     /// ```
+    #[must_use]
     pub const fn as_raw(self) -> i32 {
         self.0
     }
@@ -212,6 +214,7 @@ impl Signal {
     /// assert!(Signal::TERM.can_block());
     /// assert!(!Signal::KILL.can_block());
     /// ```
+    #[must_use]
     pub const fn can_block(self) -> bool {
         self.0 != libc::SIGKILL && self.0 != libc::SIGSTOP
     }
@@ -229,11 +232,14 @@ impl Signal {
     /// assert!(!Signal::TERM.is_reserved());
     /// assert!(!Signal::from_raw(libc::SIGRTMIN()).unwrap().is_reserved());
     /// ```
+    #[must_use]
     pub fn is_reserved(self) -> bool {
         self.0 >= 32 && self.0 < libc::SIGRTMIN()
     }
 
     /// Index 0..64 into a per-signal table.
+    // A `Signal` holds 1..=64 (`from_raw`), so `self.0 - 1` is in 0..64.
+    #[allow(clippy::cast_sign_loss)]
     const fn index(self) -> usize {
         (self.0 - 1) as usize
     }
@@ -283,7 +289,7 @@ pub struct SignalEvent {
 /// survives `kill -TERM`. Spawn helpers with
 /// `CommandSignalsExt::unblock_signals` (`std` feature), which unblocks in the child the
 /// signals this function and `add_signal` blocked. A child started another way (fork then
-/// exec, posix_spawn(3) without `POSIX_SPAWN_SETSIGMASK`, system(3), popen(3)) must unblock
+/// exec, `posix_spawn(3)` without `POSIX_SPAWN_SETSIGMASK`, system(3), popen(3)) must unblock
 /// them itself before exec.
 ///
 /// # Errors
@@ -324,6 +330,8 @@ pub fn block_signals(signals: &[Signal]) -> Result<()> {
 /// atomics; each signal's bit lives in one half, so a reader never sees half a change to it.
 static BLOCKED_BY_US: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
 
+// The low and the high half of the mask, cut on purpose.
+#[allow(clippy::cast_possible_truncation)]
 fn record_blocked(bits: u64) {
     // Relaxed: each bit stands alone, and the thread that spawns after blocking sees its own
     // writes in program order.
@@ -331,6 +339,8 @@ fn record_blocked(bits: u64) {
     BLOCKED_BY_US[1].fetch_or((bits >> 32) as u32, Ordering::Relaxed);
 }
 
+// As in `record_blocked`.
+#[allow(clippy::cast_possible_truncation)]
 fn forget_blocked(bits: u64) {
     BLOCKED_BY_US[0].fetch_and(!(bits as u32), Ordering::Relaxed);
     BLOCKED_BY_US[1].fetch_and(!((bits >> 32) as u32), Ordering::Relaxed);
@@ -421,7 +431,7 @@ mod command {
         /// picosel was asked stays blocked, so the child gets the mask the process had before.
         ///
         /// It runs through `pre_exec`, which makes std fork the child instead of using
-        /// posix_spawn(3); a failure to unblock fails the spawn with the C library's error.
+        /// `posix_spawn(3)`; a failure to unblock fails the spawn with the C library's error.
         ///
         /// # Examples
         ///
@@ -479,7 +489,7 @@ fn sigset(mask: u64) -> libc::sigset_t {
         if mask & (1 << (signo - 1)) != 0 {
             // SAFETY: `set` is an initialised sigset_t; an out-of-range or reserved number only
             // makes sigaddset return EINVAL, which leaves the set unchanged.
-            unsafe { libc::sigaddset(&mut set, signo) };
+            unsafe { libc::sigaddset(&raw mut set, signo) };
         }
     }
     set
@@ -499,7 +509,7 @@ fn sigmask(how: i32, mask: u64) -> Result<u64> {
     let mut old = sigset(0);
     // SAFETY: both pointers are to initialised sigset_t values that outlive the call;
     // pthread_sigmask only reads `set` and writes `old`.
-    let rc = unsafe { libc::pthread_sigmask(how, &set, &mut old) };
+    let rc = unsafe { libc::pthread_sigmask(how, &raw const set, &raw mut old) };
     if rc != 0 {
         // pthread_sigmask returns the error number instead of setting errno.
         return Err(Error::Os(Errno::from_raw_os_error(rc)));
@@ -520,7 +530,7 @@ fn signalfd(fd: RawFd, mask: u64) -> Result<RawFd> {
     let set = sigset(mask);
     // SAFETY: `set` is an initialised sigset_t that outlives the call. With an existing fd the
     // kernel checks it is a signalfd (EINVAL otherwise) and only replaces its mask.
-    let rc = unsafe { libc::signalfd(fd, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    let rc = unsafe { libc::signalfd(fd, &raw const set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
     if rc < 0 {
         return Err(Error::Os(Errno::from_raw_os_error(errno())));
     }
@@ -559,9 +569,8 @@ const RECORD: usize = size_of::<libc::signalfd_siginfo>();
 fn read_records(fd: &OwnedFd, out: &mut [SignalEvent; BATCH]) -> usize {
     let mut buf = [0u8; RECORD * BATCH];
     // Nonblocking: EAGAIN when another reader got there first, EINTR never blocks long.
-    let n = match rustix::io::read(fd, &mut buf) {
-        Ok(n) => n,
-        Err(_) => return 0,
+    let Ok(n) = rustix::io::read(fd, &mut buf) else {
+        return 0;
     };
     let mut count = 0;
     for record in buf[..n.min(buf.len())].chunks_exact(RECORD) {
@@ -670,15 +679,12 @@ impl<H: Copy> SignalTable<H> {
         register: impl FnOnce(&OwnedFd) -> Result<()>,
     ) -> Result<()> {
         let mask = self.mask | signal.bit();
-        match &self.fd {
-            Some(fd) => {
-                signalfd(fd.as_raw_fd(), mask)?;
-            }
-            None => {
-                let fd = open_signalfd(mask)?;
-                register(&fd)?;
-                self.fd = Some(fd);
-            }
+        if let Some(fd) = &self.fd {
+            signalfd(fd.as_raw_fd(), mask)?;
+        } else {
+            let fd = open_signalfd(mask)?;
+            register(&fd)?;
+            self.fd = Some(fd);
         }
         self.mask = mask;
         Ok(())

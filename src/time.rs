@@ -1,6 +1,6 @@
 //! [`Instant`]: a point on the monotonic clock, because `core` has none.
 //!
-//! `CLOCK_MONOTONIC` is the clock epoll_wait(2), poll(2) and select(2) measure their timeouts
+//! `CLOCK_MONOTONIC` is the clock `epoll_wait(2)`, poll(2) and select(2) measure their timeouts
 //! against, it never jumps when the wall clock is set (NTP, an RTC-less board booting in 1970),
 //! and on Linux it is read through the vDSO without entering the kernel. An instant is held as
 //! nanoseconds since boot in a `u64`, which lasts 584 years of uptime; arithmetic saturates
@@ -52,7 +52,7 @@ impl Instant {
 
     /// Reads `CLOCK_MONOTONIC`.
     ///
-    /// No syscall on Linux targets with a vDSO (x86_64, aarch64, armv7): the kernel maps the
+    /// No syscall on Linux targets with a vDSO (`x86_64`, aarch64, armv7): the kernel maps the
     /// clock into the process.
     ///
     /// ```
@@ -64,6 +64,7 @@ impl Instant {
     /// # References
     /// - [clock_gettime(2)](https://man7.org/linux/man-pages/man2/clock_gettime.2.html)
     #[doc(alias = "clock_gettime")]
+    #[must_use]
     pub fn now() -> Instant {
         let ts = clock_gettime(ClockId::Monotonic);
         // The monotonic clock is never negative; clamp rather than trust that blindly.
@@ -86,6 +87,7 @@ impl Instant {
     /// use picosel::Instant;
     /// assert_eq!(Instant::from_nanos(1_500).as_nanos(), 1_500);
     /// ```
+    #[must_use]
     pub const fn from_nanos(nanos: u64) -> Instant {
         Instant { nanos }
     }
@@ -95,6 +97,7 @@ impl Instant {
     /// ```
     /// assert_eq!(picosel::Instant::ZERO.as_nanos(), 0);
     /// ```
+    #[must_use]
     pub const fn as_nanos(self) -> u64 {
         self.nanos
     }
@@ -119,6 +122,7 @@ impl Instant {
     /// use std::time::Duration;
     /// assert_eq!(Instant::now().saturating_add(Duration::MAX), Instant::MAX);
     /// ```
+    #[must_use]
     pub fn saturating_add(self, d: Duration) -> Instant {
         Instant::from_nanos(self.nanos.saturating_add(duration_nanos(d)))
     }
@@ -132,6 +136,7 @@ impl Instant {
     /// assert_eq!(b.saturating_duration_since(a), Duration::from_nanos(15));
     /// assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
     /// ```
+    #[must_use]
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
     }
@@ -142,6 +147,7 @@ impl Instant {
     /// let t = picosel::Instant::now();
     /// assert!(t.elapsed() < std::time::Duration::from_secs(60));
     /// ```
+    #[must_use]
     pub fn elapsed(self) -> Duration {
         Instant::now().saturating_duration_since(self)
     }

@@ -5,11 +5,11 @@
 use core::time::Duration;
 use rustix::event::Timespec;
 
-/// The longest wait one syscall takes: epoll_wait(2) and poll(2) take a C `int` of
+/// The longest wait one syscall takes: `epoll_wait(2)` and poll(2) take a C `int` of
 /// milliseconds (24.8 days).
 pub(crate) const MAX_CHUNK: Duration = Duration::from_millis(i32::MAX as u64);
 
-/// Rounds up to whole milliseconds, the unit of epoll_wait(2) and poll(2): rounding down would
+/// Rounds up to whole milliseconds, the unit of `epoll_wait(2)` and poll(2): rounding down would
 /// turn a 0.5 ms wait into a 0 ms poll and its caller into a busy loop. Saturates at
 /// `Duration::MAX` (a wait of 584 billion years).
 #[inline]
@@ -28,7 +28,8 @@ pub(crate) fn round_up_ms(d: Duration) -> Duration {
 pub(crate) fn next_chunk(left: Option<Duration>) -> (Option<Duration>, Duration) {
     match left {
         None => (None, Duration::ZERO),
-        Some(d) if d > MAX_CHUNK => (Some(MAX_CHUNK), d - MAX_CHUNK),
+        // `d > MAX_CHUNK`: the saturating form never saturates, and has no panic path.
+        Some(d) if d > MAX_CHUNK => (Some(MAX_CHUNK), d.saturating_sub(MAX_CHUNK)),
         Some(d) => (Some(d), Duration::ZERO),
     }
 }

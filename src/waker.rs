@@ -158,15 +158,12 @@ impl<H: Copy> WakeFd<H> {
         handler: H,
         register: impl FnOnce(&OwnedFd) -> Result<()>,
     ) -> Result<Waker> {
-        let waker = match &self.fd {
-            Some(fd) => Waker::new(fd)?,
-            None => {
-                let fd = open()?;
-                let waker = Waker::new(&fd)?;
-                register(&fd)?;
-                self.fd = Some(fd);
-                waker
-            }
+        let waker = if let Some(fd) = &self.fd { Waker::new(fd)? } else {
+            let fd = open()?;
+            let waker = Waker::new(&fd)?;
+            register(&fd)?;
+            self.fd = Some(fd);
+            waker
         };
         self.handler = Some(handler);
         Ok(waker)

@@ -1,5 +1,5 @@
 //! The poll-like backends, [`Poll`](super::Poll) and [`Select`](super::Select), as one
-//! implementation, as CPython's `_PollLikeSelector` serves both: a table of the armed entries
+//! implementation, as `CPython`'s `_PollLikeSelector` serves both: a table of the armed entries
 //! that every wait hands to the kernel whole, the ready events of the last wait, oneshot
 //! emulated by disarming, and a closed fd reported once then disarmed. They differ only in their
 //! [`Mechanism`]: what an entry holds, and the syscall that waits.
@@ -238,8 +238,10 @@ impl<T, const N: usize> Dense<T, N> {
         }
         // Cannot fail: at most one entry per slot, and there are N slots.
         if self.items.push(item).is_ok() && self.tokens.push(token).is_ok() {
-            // `len <= N < u32::MAX`: no truncation.
-            self.pos[slot] = self.items.len() as u32;
+            // `len <= N < u32::MAX` (asserted in `EMPTY`): no truncation.
+            #[allow(clippy::cast_possible_truncation)]
+            let p = self.items.len() as u32;
+            self.pos[slot] = p;
         }
     }
 
@@ -253,8 +255,10 @@ impl<T, const N: usize> Dense<T, N> {
         self.tokens.swap_remove(p);
         self.pos[slot] = ABSENT;
         if let Some(moved) = self.tokens.get(p) {
-            // `p < len <= N < u32::MAX`: neither truncates nor overflows.
-            self.pos[moved.slot() as usize] = p as u32 + 1;
+            // `p < len <= N < u32::MAX` (asserted in `EMPTY`): neither truncates nor overflows.
+            #[allow(clippy::cast_possible_truncation)]
+            let p = p as u32;
+            self.pos[moved.slot() as usize] = p + 1;
         }
     }
 

@@ -177,9 +177,10 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
                 if old.as_raw_fd() == fd {
                     continue;
                 }
-                match epoll::modify(old, borrow_fd(fd), data, flags(interest, mode)) {
-                    Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::BADF) => continue,
-                    _ => {}
+                if let Err(rustix::io::Errno::NOENT | rustix::io::Errno::BADF) =
+                    epoll::modify(old, borrow_fd(fd), data, flags(interest, mode))
+                {
+                    continue;
                 }
             }
             // A failure here (the fd closed since) leaves it out the same way.
@@ -199,11 +200,11 @@ mod tests {
     fn modes_reach_the_kernel() {
         assert_eq!(
             flags(Interest::all(), Mode::Level),
-            EventFlags::IN | EventFlags::OUT | EventFlags::PRI
+            EventFlags::IN | EventFlags::RDHUP | EventFlags::OUT | EventFlags::PRI
         );
         assert_eq!(
             flags(Interest::READ, Mode::Edge),
-            EventFlags::IN | EventFlags::ET
+            EventFlags::IN | EventFlags::RDHUP | EventFlags::ET
         );
         assert_eq!(
             flags(Interest::WRITE, Mode::Oneshot),

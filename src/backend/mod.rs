@@ -24,7 +24,9 @@
 //!   [`event`](Poller::event) then reads entry `i < n` of that buffer; the buffer stays valid
 //!   until the next `wait`, whatever `add`/`modify`/`delete` happen in between.
 //! - Raw readiness uses [`Ready`]'s bits: READ/WRITE/PRIORITY as the kernel said, HUP for a
-//!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF).
+//!   hang-up, ERROR for an error or an fd that is no longer open (POLLNVAL, select's EBADF),
+//!   `READ_CLOSED` for a peer that shut down its writing side (`EPOLLRDHUP`, `POLLRDHUP`), which
+//!   a backend reports only to a registration with READ, and together with READ.
 //! - Any token and any readiness a wait reports are checked by the core against the live table
 //!   and masked to the registered interest, unless the poller declares
 //!   [`REPORTS_ONLY_REGISTERED`](Poller::REPORTS_ONLY_REGISTERED) (epoll, poll and select do).
@@ -120,7 +122,9 @@ pub trait Poller<const N: usize> {
     /// Whether every wait reports at most `N` events, and only registrations that are added and
     /// not deleted (epoll's orphaned open files aside: the core learns of them from `delete`'s
     /// `EBADF`/`ENOENT`), each with readiness that is not empty and is within its registered
-    /// interest, plus HUP and ERROR. epoll(7), poll(2) and select(2) report nothing else, so
+    /// interest, plus HUP and ERROR, and `READ_CLOSED` with READ only when READ is registered (the
+    /// kernel reports `EPOLLRDHUP` / `POLLRDHUP` only when asked, and picosel asks with READ
+    /// only). epoll(7), poll(2) and select(2) report nothing else, so
     /// their pollers say so. The core then skips its own checks of each event's generation and
     /// interest for a batch in which no registration changed since the wait. `false` (the
     /// default): every event is checked.
@@ -190,12 +194,12 @@ pub trait Poller<const N: usize> {
 
 /// A number no fd can have, so the kernel answers `EBADF` for it: every fd is below
 /// `RLIMIT_NOFILE` when it is made (getrlimit(2)), which cannot be raised past `fs.nr_open`
-/// (proc_sys_fs(5)), which the kernel caps at `INT_MAX & -BITS_PER_LONG` or lower
+/// (`proc_sys_fs(5)`), which the kernel caps at `INT_MAX & -BITS_PER_LONG` or lower
 /// (`sysctl_nr_open_max`, fs/file.c).
 const NEVER_OPEN: RawFd = RawFd::MAX;
 
 /// Makes a [`BorrowedFd`] of a number the caller gave, to hand to a syscall that looks the
-/// number up in the fd table itself: epoll_ctl(2), poll(2) or `fcntl(F_GETFD)`.
+/// number up in the fd table itself: `epoll_ctl(2)`, poll(2) or `fcntl(F_GETFD)`.
 ///
 /// The borrow does not keep the fd open, and nothing can: the caller may close the fd while a
 /// syscall runs or, on poll, while its `pollfd` array holds the borrow for the life of the
@@ -260,8 +264,23 @@ const KERNEL: [(PollFlags, Ready); 5] = [
     (PollFlags::ERR.union(PollFlags::NVAL), Ready::ERROR),
 ];
 
-/// The kernel's request bits for `interest`: `POLLIN`, `POLLOUT`, `POLLPRI` (epoll's are the
-/// same). `Interest` shares its bits with `Ready`'s first three.
+/// The kernel's flag for [`Ready::READ_CLOSED`]: `POLLRDHUP`, `EPOLLRDHUP` (both 0x2000), set
+/// when a stream socket's peer shut down its writing side (`tcp_poll` and `unix_poll` in the
+/// kernel set it together with `POLLIN`). Asked for with every READ interest: epoll(7) and
+/// poll(2) report it only when asked, and a file that has no such state (a pipe, a tty, an
+/// eventfd) never sets it.
+// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
+#[allow(clippy::unnecessary_cast)]
+const RDHUP: u16 = PollFlags::RDHUP.bits() as u16;
+
+// `ready_of` finds RDHUP, which is outside the low byte its table indexes, on READ_CLOSED's
+// bit once shifted down by 8.
+const _: () = assert!(
+    RDHUP as u32 == EventFlags::RDHUP.bits() && RDHUP >> 8 == Ready::READ_CLOSED.bits() as u16
+);
+
+/// The kernel's request bits for `interest`: `POLLIN | POLLRDHUP`, `POLLOUT`, `POLLPRI`
+/// (epoll's are the same). `Interest` shares its bits with `Ready`'s first three.
 // `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
 #[allow(clippy::unnecessary_cast)]
 #[inline]
@@ -274,18 +293,26 @@ pub(crate) const fn request_bits(interest: Interest) -> u16 {
         }
         i += 1;
     }
+    if interest.contains(Interest::READ) {
+        f |= RDHUP;
+    }
     f
 }
 
 /// What the kernel reported (poll(2)'s `revents` or epoll's flags) as raw [`Ready`]. A lookup
 /// in a table built at compile time, since every event of every wait goes through it; indexed
-/// by the low byte, which the compiler loads as is.
+/// by the low byte, which the compiler loads as is. `RDHUP`, the one flag above it that
+/// picosel asks for, is moved onto `READ_CLOSED`'s bit with a shift and a mask beside it.
+// The low byte and the one above it, cut off on purpose.
+#[allow(clippy::cast_possible_truncation)]
 #[inline]
 pub(crate) const fn ready_of(bits: u32) -> Ready {
-    READY_OF[bits as u8 as usize]
+    let closed = (bits >> 8) as u8 & Ready::READ_CLOSED.bits();
+    Ready::from_bits_retain(READY_OF[bits as u8 as usize].bits() | closed)
 }
 
-#[allow(clippy::unnecessary_cast)] // as in `request_bits`
+// `as` for `PollFlags`' bits as in `request_bits`; `bits < 256` fits in a `u16`.
+#[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
 const READY_OF: [Ready; 256] = {
     let mut table = [Ready::empty(); 256];
     let mut bits = 0;
@@ -312,22 +339,33 @@ mod tests {
     #[allow(clippy::unnecessary_cast)]
     fn kernel_bits_round_trip() {
         let all = u32::from(request_bits(Interest::all()));
-        assert_eq!(ready_of(all), Ready::READ | Ready::WRITE | Ready::PRIORITY);
+        let nval = u32::from(PollFlags::NVAL.bits() as u16);
+        let rdhup = u32::from(PollFlags::RDHUP.bits() as u16);
+        for (bits, want) in [
+            // READ asks for RDHUP too, which comes back as READ_CLOSED.
+            (all, Ready::all().difference(Ready::HUP | Ready::ERROR)),
+            (u32::from(request_bits(Interest::WRITE)), Ready::WRITE),
+            (
+                (EventFlags::HUP | EventFlags::ERR).bits(),
+                Ready::HUP | Ready::ERROR,
+            ),
+            (nval, Ready::ERROR),
+            // EPOLLRDHUP / POLLRDHUP, above the low byte, is READ_CLOSED.
+            (
+                (EventFlags::IN | EventFlags::RDHUP).bits(),
+                Ready::READ | Ready::READ_CLOSED,
+            ),
+            (rdhup, Ready::READ_CLOSED),
+        ] {
+            assert_eq!(ready_of(bits), want, "{bits:#x}");
+        }
         assert_eq!(
-            ready_of(u32::from(request_bits(Interest::WRITE))),
-            Ready::WRITE
+            u32::from(request_bits(Interest::READ)),
+            (EventFlags::IN | EventFlags::RDHUP).bits()
         );
+        // Bits picosel never asks for (EPOLLET, EPOLLRDNORM, ...) change nothing.
         assert_eq!(
-            ready_of((EventFlags::HUP | EventFlags::ERR).bits()),
-            Ready::HUP | Ready::ERROR
-        );
-        assert_eq!(
-            ready_of(u32::from(PollFlags::NVAL.bits() as u16)),
-            Ready::ERROR
-        );
-        // Bits picosel never asks for (EPOLLRDHUP, EPOLLET, ...) change nothing.
-        assert_eq!(
-            ready_of((EventFlags::IN | EventFlags::RDHUP | EventFlags::ET).bits()),
+            ready_of((EventFlags::IN | EventFlags::RDNORM | EventFlags::ET).bits()),
             Ready::READ
         );
     }

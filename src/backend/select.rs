@@ -3,7 +3,7 @@
 //! glibc's `fd_set` holds `FD_SETSIZE` = 1024 bits, and that is the limit this backend keeps:
 //! an fd >= 1024 is refused by `add` and `modify` with [`Error::FdOutOfRange`], never written
 //! past the set. The sets are rebuilt on the stack for each wait (3 × 128 bytes), so a wait is
-//! O(registered + FD_SETSIZE). Edge mode, oneshot and closed fds are [`PollLike`]'s, as on poll.
+//! O(registered + `FD_SETSIZE`). Edge mode, oneshot and closed fds are [`PollLike`]'s, as on poll.
 //!
 //! # A registered fd closed without `unregister`
 //!
@@ -41,7 +41,12 @@ use rustix::io::Errno;
 /// ```
 pub const FD_SETSIZE: usize = 1024;
 
-/// Elements of one set: `c_ulong` is 64 bits on aarch64 and x86_64, 32 on armv7.
+/// [`FD_SETSIZE`] as an fd number, for comparisons with one.
+// 1024 fits in an `i32` on every target.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+const FD_SETSIZE_FD: RawFd = FD_SETSIZE as RawFd;
+
+/// Elements of one set: `c_ulong` is 64 bits on aarch64 and `x86_64`, 32 on armv7.
 const SET_LEN: usize = FD_SETSIZE / (size_of::<FdSetElement>() * 8);
 
 backend! {
@@ -95,7 +100,7 @@ type Sets = [[FdSetElement; SET_LEN]; 3];
 fn select(nfds: RawFd, sets: &mut Sets, timeout: Option<&Timespec>) -> rustix::io::Result<i32> {
     // Checked here rather than trusted from the callers: the kernel reads and writes `nfds`
     // bits of each set.
-    if !(0..=FD_SETSIZE as RawFd).contains(&nfds) {
+    if !(0..=FD_SETSIZE_FD).contains(&nfds) {
         return Err(Errno::INVAL);
     }
     let [r, w, e] = sets;
@@ -137,13 +142,16 @@ fn collect<const N: usize>(p: &mut SelectPoller<N>, sets: &Sets) {
     let mut seen = [0u8; FD_SETSIZE];
     for ((_, bit), set) in KINDS.iter().zip(sets.iter()) {
         for fd in FdSetIter::new(set) {
-            if let Some(s) = seen.get_mut(fd as usize) {
+            if let Some(s) = usize::try_from(fd).ok().and_then(|i| seen.get_mut(i)) {
                 *s |= bit.bits();
             }
         }
     }
     p.collect(
-        |e| Ready::from_bits_truncate(seen.get(e.fd as usize).copied().unwrap_or(0)),
+        |e| {
+            let bits = usize::try_from(e.fd).ok().and_then(|i| seen.get(i));
+            Ready::from_bits_truncate(bits.copied().unwrap_or(0))
+        },
         |_| false,
     );
 }
@@ -170,9 +178,9 @@ impl Mechanism for Select {
     type Entry = Entry;
 
     /// Refuses an fd that does not fit in an `fd_set`: `wait` writes its bit into sets of
-    /// FD_SETSIZE bits.
+    /// `FD_SETSIZE` bits.
     fn entry(fd: RawFd, interest: Interest) -> Result<Entry> {
-        if !(0..FD_SETSIZE as RawFd).contains(&fd) {
+        if !(0..FD_SETSIZE_FD).contains(&fd) {
             return Err(Error::FdOutOfRange);
         }
         Ok(Entry { fd, interest })

@@ -61,7 +61,8 @@ pub fn modify_errors(registered: bool, interest: Interest, mode_supported: bool)
 
 /// Python's rule: READ/WRITE/PRIORITY only as registered; HUP and ERROR fold into every
 /// registered READ and WRITE (into PRIORITY when that is all that was registered) and stay
-/// visible as their own bits.
+/// visible as their own bits; READ_CLOSED (or a hang-up) shows with READ where READ is
+/// registered.
 pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
     let mut r = Ready::from_bits_truncate(raw.bits() & interest.bits() & 0b111);
     let trouble = raw & (Ready::HUP | Ready::ERROR);
@@ -70,6 +71,11 @@ pub fn model_mask(raw: Ready, interest: Interest) -> Ready {
         let rw = interest & (Interest::READ | Interest::WRITE);
         let folded = if rw.is_empty() { interest } else { rw };
         r |= Ready::from_bits_truncate(folded.bits());
+    }
+    // The end of the stream belongs to READ: shown, with READ, only where READ is registered;
+    // a hang-up is one too.
+    if interest.contains(Interest::READ) && raw.intersects(Ready::READ_CLOSED | Ready::HUP) {
+        r |= Ready::READ | Ready::READ_CLOSED;
     }
     r
 }
