@@ -49,6 +49,10 @@ pub enum Error {
     /// The C library keeps this signal for itself (32 up to `SIGRTMIN() - 1`: its thread
     /// cancellation and set-id broadcast); blocking or watching it would break the library.
     ReservedSignal,
+    /// A loop on a virtual clock has nothing left to do: nothing is ready, no timer is armed
+    /// (or the clock may not move by itself), and nothing can become ready without the test
+    /// acting: the test's deadlock, returned instead of waiting forever. Nothing was changed.
+    Deadlock,
     /// The kernel refused: the errno it returned.
     Os(Errno),
 }
@@ -76,6 +80,9 @@ impl fmt::Display for Error {
                 f.write_str("a wait cannot start while a batch of events is being dispatched")
             }
             Error::ReservedSignal => f.write_str("signal is reserved by the C library"),
+            Error::Deadlock => f.write_str(
+                "nothing is ready and no timer is armed: a virtual-time loop would wait forever",
+            ),
             Error::Os(e) => write!(f, "os error: {e}"),
         }
     }
@@ -114,6 +121,7 @@ impl From<Error> for std::io::Error {
             Error::NotRegistered => ErrorKind::NotFound,
             Error::Unsupported => ErrorKind::Unsupported,
             Error::InDispatch => ErrorKind::ResourceBusy,
+            Error::Deadlock => ErrorKind::WouldBlock,
             Error::Full => ErrorKind::OutOfMemory,
         };
         std::io::Error::new(kind, e)

@@ -29,6 +29,7 @@ macro_rules! on_linux {
 on_linux! {
     pub mod backend;
     mod batch;
+    mod clock;
     mod error;
     mod event_loop;
     mod interest;
@@ -46,14 +47,19 @@ on_linux! {
     mod watchdog;
 
     pub use backend::{Epoll, Poll, Select};
+    #[cfg(feature = "sim")]
+    pub use backend::sim::Sim;
+    pub use clock::{Clock, Monotonic, VirtualClock};
     pub use error::{Errno, Error, Result};
     pub use event_loop::event::{IoEvent, TimerEvent};
     #[cfg(feature = "signal")]
     pub use event_loop::SignalHandler;
     pub use event_loop::{
         DefaultEventLoop, EpollEventLoop, EventLoop, IoHandler, PollEventLoop, SelectEventLoop,
-        TimerHandler, WakeHandler,
+        TimerHandler, VirtualEventLoop, WakeHandler,
     };
+    #[cfg(feature = "sim")]
+    pub use event_loop::SimEventLoop;
     pub use interest::{Interest, Mode, Ready};
     pub use key::{SelectorKey, Source};
     pub use notify::Notifier;
