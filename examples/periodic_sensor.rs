@@ -35,8 +35,7 @@
 //!
 //! The sensor and the output sit behind [`Io`], and the loop type is one alias that a test
 //! build switches to picosel's simulated backend in virtual time: `tests/virtual_sensor.rs`
-//! runs this file's own handlers through seven simulated days of readings in a fraction of a
-//! second.
+//! runs this file's own handlers through seven simulated days of readings without sleeping.
 
 mod common;
 

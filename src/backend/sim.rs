@@ -56,6 +56,8 @@ struct Reg<const N: usize> {
     mode: Mode,
     /// What the test made ready.
     ready: Ready,
+    /// The part of `ready` that the next report takes back ([`SimPoller::set_ready_once`]).
+    once: Ready,
     /// Reported by the next wait if ready: always for level mode; for edge mode, since the
     /// last `set_ready`, `add` or `modify`; for oneshot, until reported once.
     armed: bool,
@@ -116,6 +118,9 @@ impl<const N: usize> SimPoller<N> {
 
     /// The registration in `token`'s slot, if it is the one with `fd`.
     fn slot(&mut self, fd: RawFd, token: Token<N>) -> Result<&mut Reg<N>> {
+        if fd < 0 {
+            return Err(Error::InvalidFd);
+        }
         match self.regs.get_mut(token.slot() as usize) {
             Some(Some(r)) if r.fd == fd => Ok(r),
             _ => Err(Error::NotRegistered),
@@ -140,7 +145,38 @@ impl<const N: usize> SimPoller<N> {
     /// assert_eq!(ready, Ready::WRITE | Ready::HUP); // as CPython reports a hang-up
     /// ```
     pub fn set_ready(&mut self, fd: RawFd, ready: Ready) -> Result<()> {
+        self.raise(fd, ready, false)
+    }
+
+    /// Makes `fd`'s registration ready for `ready` until a wait reports it: data that the
+    /// handler then reads whole, so it is reported once, whatever the mode.
+    ///
+    /// # Errors
+    /// [`Error::NotRegistered`]: `fd` is not registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use picosel::{Sim, Interest, Ready, Selector};
+    /// let mut sel = Selector::<Sim, (), 4>::new();
+    /// sel.register(3, Interest::READ, ()).unwrap();
+    /// sel.sim_mut().set_ready_once(3, Ready::READ).unwrap();
+    /// assert_eq!(sel.select(None).unwrap().count(), 1);
+    /// assert_eq!(sel.sim().ready(3), Some(Ready::empty()));
+    /// ```
+    pub fn set_ready_once(&mut self, fd: RawFd, ready: Ready) -> Result<()> {
+        self.raise(fd, ready, true)
+    }
+
+    /// Adds `ready` to `fd`'s readiness, until reported (`once`, for bits not ready already)
+    /// or until cleared; an edge-triggered registration gets a new edge.
+    fn raise(&mut self, fd: RawFd, ready: Ready, once: bool) -> Result<()> {
         let r = self.find(fd)?;
+        if once {
+            r.once |= ready & !r.ready;
+        } else {
+            r.once &= !ready;
+        }
         r.ready |= ready;
         if r.mode == Mode::Edge {
             r.armed = true;
@@ -165,6 +201,7 @@ impl<const N: usize> SimPoller<N> {
     pub fn clear_ready(&mut self, fd: RawFd, ready: Ready) -> Result<()> {
         let r = self.find(fd)?;
         r.ready &= !ready;
+        r.once &= !ready;
         Ok(())
     }
 
@@ -331,8 +368,10 @@ impl<const N: usize> Poller<N> for SimPoller<N> {
         if fd < 0 {
             return Err(Error::InvalidFd);
         }
-        let Some(free @ None) = self.regs.get_mut(token.slot() as usize) else {
-            return Err(Error::AlreadyRegistered);
+        let free = match self.regs.get_mut(token.slot() as usize) {
+            Some(free @ None) => free,
+            Some(Some(_)) => return Err(Error::AlreadyRegistered),
+            None => return Err(Error::NotRegistered),
         };
         if let Some(e) = self.fail_add.take() {
             return Err(Error::Os(e));
@@ -343,6 +382,7 @@ impl<const N: usize> Poller<N> for SimPoller<N> {
             interest,
             mode,
             ready: Ready::empty(),
+            once: Ready::empty(),
             armed: true,
         });
         Ok(())
@@ -384,6 +424,9 @@ impl<const N: usize> Poller<N> for SimPoller<N> {
             if r.mode != Mode::Level {
                 r.armed = false;
             }
+            let taken = r.once & ready;
+            r.ready &= !taken;
+            r.once &= !taken;
             if let Some(slot) = self.events.get_mut(len) {
                 *slot = (r.token, ready);
                 len += 1;
