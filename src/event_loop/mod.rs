@@ -159,7 +159,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Copy for Entry<B, 
 ///    sooner. The clock is read only when a timer is armed. The selector rounds the timeout up
 ///    to whole milliseconds, so a timer never fires early.
 /// 2. One wait (`epoll_wait`, `poll` or `select`). A signal interrupting it (EINTR) gives no
-///    events, not an error; timers are checked as usual. If the last turn did not dispatch its
+///    events, not an error; timers are checked as usual. On a
+///    [`VirtualClock`](crate::VirtualClock) the wait only polls while a deadline is pending,
+///    and one that found nothing moves the clock to the wait's end (see [`Clock`]). If the last turn did not dispatch its
 ///    whole batch (a handler panicked and the caller caught it), there is no wait: the rest of
 ///    that batch, signals already read included, is this turn's batch.
 /// 3. Each ready registration's handler runs, in the order the kernel reported them. Before
