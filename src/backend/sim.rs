@@ -212,7 +212,11 @@ impl<const N: usize> SimPoller<N> {
     /// assert_eq!(Selector::<Sim, (), 4>::new().sim().ready(3), None);
     /// ```
     pub fn ready(&self, fd: RawFd) -> Option<Ready> {
-        self.regs.iter().flatten().find(|r| r.fd == fd).map(|r| r.ready)
+        self.regs
+            .iter()
+            .flatten()
+            .find(|r| r.fd == fd)
+            .map(|r| r.ready)
     }
 
     /// Makes the next wait fail with `errno` (`EINTR`: a signal interrupted it, which the

@@ -161,9 +161,10 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Copy for Entry<B, 
 /// 2. One wait (`epoll_wait`, `poll` or `select`). A signal interrupting it (EINTR) gives no
 ///    events, not an error; timers are checked as usual. On a
 ///    [`VirtualClock`](crate::VirtualClock) the wait only polls while a deadline is pending,
-///    and one that found nothing moves the clock to the wait's end (see [`Clock`]). If the last turn did not dispatch its
-///    whole batch (a handler panicked and the caller caught it), there is no wait: the rest of
-///    that batch, signals already read included, is this turn's batch.
+///    and one that found nothing moves the clock to the wait's end (see [`Clock`]). If the
+///    last turn did not dispatch its whole batch (a handler panicked and the caller caught
+///    it), there is no wait: the rest of that batch, signals already read included, is this
+///    turn's batch.
 /// 3. Each ready registration's handler runs, in the order the kernel reported them. Before
 ///    each call the event is checked against the live table: an fd unregistered by an earlier
 ///    handler of the same batch (or closed and registered again under the same number) is
@@ -523,7 +524,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
 /// One turn's dispatch: the selector refuses waits while it lives, and takes that back when it
 /// is dropped, at the end of the turn or while a handler's panic unwinds through it (so the
 /// next turn, after a `catch_unwind`, can hand out the rest of the batch).
-struct Turn<'a, B: Backend, C, const N: usize, const T: usize, K: Clock>(&'a mut EventLoop<B, C, N, T, K>);
+struct Turn<'a, B: Backend, C, const N: usize, const T: usize, K: Clock>(
+    &'a mut EventLoop<B, C, N, T, K>,
+);
 
 impl<'a, B: Backend, C, const N: usize, const T: usize, K: Clock> Turn<'a, B, C, N, T, K> {
     #[inline]
@@ -555,7 +558,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> DerefMut for Turn<
     }
 }
 
-impl<B: Backend, C: Default, const N: usize, const T: usize, K: Clock> Default for EventLoop<B, C, N, T, K> {
+impl<B: Backend, C: Default, const N: usize, const T: usize, K: Clock> Default
+    for EventLoop<B, C, N, T, K>
+{
     fn default() -> Self {
         Self::new(C::default())
     }
