@@ -32,10 +32,16 @@
 //! `common::Hangup`): that is no reload request.
 //!
 //! `--help` lists every option with its default.
+//!
+//! The sensor and the output sit behind [`Io`], and the loop type is one alias that a test
+//! build switches to picosel's simulated backend in virtual time: `tests/virtual_sensor.rs`
+//! runs this file's own handlers through seven simulated days of readings without sleeping.
 
 mod common;
 
-use picosel::{block_signals, DefaultEventLoop, Signal, SignalEvent, TimerEvent, TimerId};
+#[cfg(not(test))]
+use picosel::DefaultEventLoop;
+use picosel::{block_signals, Instant, Signal, SignalEvent, TimerEvent, TimerId};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,26 +66,82 @@ const DEFAULT_PATH: &str = "/sys/class/thermal/thermal_zone0/temp";
 /// What a period may be, as the error messages say.
 const PERIOD_RULE: &str = "a positive number of milliseconds";
 
-/// The loop watches only its signalfd; one timer does the reading.
-type Loop = DefaultEventLoop<Daemon, 2, 1>;
+/// The loop watches only its signalfd; one timer does the reading. Tests run the same
+/// handlers on the simulated backend, in virtual time.
+#[cfg(not(test))]
+pub(crate) type Loop = DefaultEventLoop<Daemon, 2, 1>;
+#[cfg(test)]
+pub(crate) type Loop = picosel::SimEventLoop<Daemon, 2, 1>;
 
-#[derive(Clone, Debug, PartialEq)]
-struct Settings {
-    path: PathBuf,
-    period: Duration,
+/// Where readings come from and where they go: the sensor file and stdout ([`Real`]), or a
+/// test's script.
+pub(crate) trait Io {
+    /// Reads the sensor at `path`.
+    fn read(&mut self, path: &Path) -> std::io::Result<String>;
+    /// One reading: `t` since start on the loop's clock, and the periods the timer `missed`.
+    fn reading(&mut self, t: Duration, value: &str, missed: u32);
 }
 
-struct Daemon {
+/// The sensor file and stdout.
+struct Real;
+
+impl Io for Real {
+    fn read(&mut self, path: &Path) -> std::io::Result<String> {
+        read_sensor(path)
+    }
+
+    fn reading(&mut self, t: Duration, value: &str, missed: u32) {
+        let missed = match missed {
+            0 => String::new(),
+            n => format!(" (missed {n} periods)"),
+        };
+        println!(
+            "{} t={:.3} value={value}{missed}",
+            common::wall_clock(),
+            t.as_secs_f64()
+        );
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) path: PathBuf,
+    pub(crate) period: Duration,
+}
+
+pub(crate) struct Daemon {
     /// The command line's settings, which the config file overrides.
     base: Settings,
     config: Option<PathBuf>,
     now: Settings,
     timer: Option<TimerId>,
-    /// Monotonic time at start: `t=` in the output is measured from here.
-    start: Duration,
-    readings: u64,
+    /// The loop's time when the timer first started: `t=` in the output is measured from here.
+    start: Option<Instant>,
+    pub(crate) readings: u64,
     /// The last read error, so a sensor that stays missing is reported once, not per tick.
     failing: Option<String>,
+    pub(crate) io: Box<dyn Io>,
+}
+
+impl Daemon {
+    /// A daemon with settings `now` (from `base` and the `config` file), reading through `io`.
+    pub(crate) fn new(
+        base: Settings,
+        config: Option<PathBuf>,
+        now: Settings,
+        io: Box<dyn Io>,
+    ) -> Daemon {
+        Daemon {
+            base,
+            config,
+            now,
+            timer: None,
+            start: None,
+            readings: 0,
+            failing: None,
+            io,
+        }
+    }
 }
 
 /// A period in milliseconds, from option or config key `what`.
@@ -129,23 +191,16 @@ fn read_sensor(path: &Path) -> std::io::Result<String> {
 }
 
 fn on_tick(lp: &mut Loop, ev: TimerEvent) {
+    let now = lp.now();
     let d = lp.context_mut();
-    let t = common::monotonic().saturating_sub(d.start);
-    match read_sensor(&d.now.path) {
+    let t = now - d.start.unwrap_or(now);
+    match d.io.read(&d.now.path) {
         Ok(value) => {
             d.readings += 1;
             if d.failing.take().is_some() {
                 eprintln!("{}: readable again", d.now.path.display());
             }
-            let missed = match ev.missed {
-                0 => String::new(),
-                n => format!(" (missed {n} periods)"),
-            };
-            println!(
-                "{} t={:.3} value={value}{missed}",
-                common::wall_clock(),
-                t.as_secs_f64()
-            );
+            d.io.reading(t, &value, ev.missed);
         }
         Err(e) => {
             let msg = e.to_string();
@@ -188,18 +243,26 @@ fn reload(lp: &mut Loop) {
         d.now.period.as_millis()
     );
     if restart {
-        let period = d.now.period;
         if let Some(old) = d.timer.take() {
             let _ = lp.cancel_timer(old);
         }
-        match lp.add_periodic(period, 0, on_tick) {
-            Ok(id) => lp.context_mut().timer = Some(id),
-            Err(e) => {
-                eprintln!("cannot start the timer: {e}");
-                lp.stop();
-            }
+        if let Err(e) = start_timer(lp) {
+            eprintln!("cannot start the timer: {e}");
+            lp.stop();
         }
     }
+}
+
+/// Starts the reading timer at the current period, on the loop's clock, and notes the time
+/// `t=` is measured from if this is the first start.
+pub(crate) fn start_timer(lp: &mut Loop) -> picosel::Result<()> {
+    let period = lp.context().now.period;
+    let id = lp.add_periodic(period, 0, on_tick)?;
+    let now = lp.now();
+    let d = lp.context_mut();
+    d.timer = Some(id);
+    d.start.get_or_insert(now);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -247,28 +310,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let mut lp = Loop::new(Daemon {
-        base,
-        config,
-        now,
-        timer: None,
-        start: common::monotonic(),
-        readings: 0,
-        failing: None,
-    });
+    let mut lp = Loop::new(Daemon::new(base, config, now, Box::new(Real)));
     for sig in [Signal::HUP, Signal::INT, Signal::TERM] {
         if let Err(e) = lp.add_signal(sig, on_signal) {
             eprintln!("periodic_sensor: cannot watch signals: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let period = lp.context_mut().now.period;
-    match lp.add_periodic(period, 0, on_tick) {
-        Ok(id) => lp.context_mut().timer = Some(id),
-        Err(e) => {
-            eprintln!("periodic_sensor: cannot start the timer: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = start_timer(&mut lp) {
+        eprintln!("periodic_sensor: cannot start the timer: {e}");
+        return ExitCode::FAILURE;
     }
     let d = lp.context_mut();
     println!(

@@ -53,6 +53,10 @@ pub enum Error {
     /// A time of day or an offset from UTC that no clock shows: hour 24, minute 60, an
     /// offset of a day or more.
     InvalidTime,
+    /// A loop on a virtual clock has nothing left to do: nothing is ready, no timer is armed
+    /// (or the clock may not move by itself), and nothing can become ready without the test
+    /// acting: the test's deadlock, returned instead of waiting forever. Nothing was changed.
+    Deadlock,
     /// The kernel refused: the errno it returned.
     Os(Errno),
 }
@@ -81,6 +85,9 @@ impl fmt::Display for Error {
             }
             Error::ReservedSignal => f.write_str("signal is reserved by the C library"),
             Error::InvalidTime => f.write_str("time of day or UTC offset is out of range"),
+            Error::Deadlock => f.write_str(
+                "nothing is ready and no timer is armed: a virtual-time loop would wait forever",
+            ),
             Error::Os(e) => write!(f, "os error: {e}"),
         }
     }
@@ -120,6 +127,7 @@ impl From<Error> for std::io::Error {
             Error::NotRegistered => ErrorKind::NotFound,
             Error::Unsupported => ErrorKind::Unsupported,
             Error::InDispatch => ErrorKind::ResourceBusy,
+            Error::Deadlock => ErrorKind::WouldBlock,
             Error::Full => ErrorKind::OutOfMemory,
         };
         std::io::Error::new(kind, e)

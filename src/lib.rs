@@ -32,6 +32,7 @@ on_linux! {
     // waitid's P_PIDFD is Linux's; rustix offers it on Linux only (not Android).
     #[cfg(target_os = "linux")]
     mod child;
+    mod clock;
     mod error;
     mod event_loop;
     mod interest;
@@ -53,14 +54,19 @@ on_linux! {
     pub use backend::{Epoll, Poll, Select};
     #[cfg(target_os = "linux")]
     pub use child::{ChildExit, ChildWatch, ExitStatus};
+    #[cfg(feature = "sim")]
+    pub use backend::sim::Sim;
+    pub use clock::{Clock, Monotonic, VirtualClock};
     pub use error::{Errno, Error, Result};
     pub use event_loop::event::{IoEvent, TimerEvent};
     #[cfg(feature = "signal")]
     pub use event_loop::SignalHandler;
     pub use event_loop::{
         DefaultEventLoop, EpollEventLoop, EventLoop, IoHandler, PollEventLoop, SelectEventLoop,
-        TimerHandler, WakeHandler,
+        TimerHandler, VirtualEventLoop, WakeHandler,
     };
+    #[cfg(feature = "sim")]
+    pub use event_loop::SimEventLoop;
     pub use interest::{Interest, Mode, Ready};
     pub use key::{SelectorKey, Source};
     pub use notify::Notifier;

@@ -313,7 +313,8 @@ mod tests {
         assert!(r.live(first).is_none(), "a stale token is live again");
         assert_eq!(r.live(later).unwrap().data, 3);
         r.remove(3);
-        r.slots.set_generation(first.slot(), Token::<4>::MAX_GENERATION);
+        r.slots
+            .set_generation(first.slot(), Token::<4>::MAX_GENERATION);
         let last = r.insert(key(3, 4)).unwrap();
         r.remove(3);
         let wrapped = r.insert(key(3, 5)).unwrap();

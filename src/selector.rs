@@ -736,6 +736,28 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     }
 }
 
+/// What the event loop's clock and the simulated backend see of the selector.
+impl<B: Backend, D, const N: usize> Selector<B, D, N> {
+    /// Whether the last wait's batch holds entries not handed out yet (stale ones included):
+    /// after a wait, whether it found anything.
+    #[inline]
+    pub(crate) const fn has_events(&self) -> bool {
+        self.batch.has_rest()
+    }
+
+    /// The backend's state, for the simulated backend's test handle.
+    #[cfg(feature = "sim")]
+    pub(crate) fn poller(&self) -> &B::Poller<N> {
+        &self.poller
+    }
+
+    /// The backend's state, for the simulated backend's test handle.
+    #[cfg(feature = "sim")]
+    pub(crate) fn poller_mut(&mut self) -> &mut B::Poller<N> {
+        &mut self.poller
+    }
+}
+
 impl<B: Backend, D: Copy, const N: usize> Default for Selector<B, D, N> {
     fn default() -> Self {
         Self::new()

@@ -339,7 +339,11 @@ mod tests {
         t.remove(0);
         let past_32 = t.insert(Some(3)).unwrap();
         assert_eq!(past_32 >> 12, 1 << 32);
-        assert_eq!(t.get(first), None, "a 32-bit generation would have wrapped here");
+        assert_eq!(
+            t.get(first),
+            None,
+            "a 32-bit generation would have wrapped here"
+        );
         t.remove(0);
         t.set_generation(0, (1 << 52) - 1);
         let last = t.insert(Some(4)).unwrap();

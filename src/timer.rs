@@ -165,7 +165,6 @@ pub struct Timers<D, const T: usize> {
 }
 
 impl<D: Copy, const T: usize> Timers<D, T> {
-
     /// An empty table. `T` may be 0 (every [`add`](Self::add) is then [`Error::Full`]).
     ///
     /// ```

@@ -158,7 +158,9 @@ impl<H: Copy> WakeFd<H> {
         handler: H,
         register: impl FnOnce(&OwnedFd) -> Result<()>,
     ) -> Result<Waker> {
-        let waker = if let Some(fd) = &self.fd { Waker::new(fd)? } else {
+        let waker = if let Some(fd) = &self.fd {
+            Waker::new(fd)?
+        } else {
             let fd = open()?;
             let waker = Waker::new(&fd)?;
             register(&fd)?;

@@ -359,7 +359,10 @@ mod tests {
             .unwrap()
             .with_utc_offset(5 * 3600 + 1800)
             .unwrap();
-        assert_eq!(d.next_after(secs(10 * DAY)), secs(10 * DAY + 21 * 3600 + 1800));
+        assert_eq!(
+            d.next_after(secs(10 * DAY)),
+            secs(10 * DAY + 21 * 3600 + 1800)
+        );
         // 20:00 at UTC-08:00 is 04:00 UTC the next day; at the epoch the local date is
         // 1969-12-31 16:00, so the first is 1970-01-01 04:00 UTC.
         let d = Daily::at(20, 0, 0)
@@ -406,7 +409,11 @@ mod tests {
             // The occurrence is on a whole second, at the schedule's local time of day.
             assert_eq!(n.subsec_nanos(), 0);
             let local = n.as_secs() as i64 + i64::from(off);
-            assert_eq!(local.rem_euclid(DAY as i64), i64::from(sod), "{d:?} {wall:?}");
+            assert_eq!(
+                local.rem_euclid(DAY as i64),
+                i64::from(sod),
+                "{d:?} {wall:?}"
+            );
         }
     }
 }

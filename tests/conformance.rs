@@ -1,7 +1,8 @@
 //! The behaviours every backend must show (CONFORMANCE.md items 1–21 and 27–29; 22–26 are the
 //! event loop's, in `tests/event_loop.rs`, `tests/signals.rs` and `tests/no_alloc_loop.rs`):
 //! one suite, written once as generic functions, instantiated for epoll, poll and select
-//! (`epoll::…`, `poll::…`, `select::…` in the test names).
+//! (`epoll::…`, `poll::…`, `select::…` in the test names), and for the simulated backend where
+//! a behaviour is not about real kernel objects (`sim::…`, at the end).
 
 mod support;
 
@@ -966,4 +967,217 @@ fn epoll_thousand_socketpairs() {
 fn poll_thousand_socketpairs() {
     let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
     many_socketpairs::<Poll>(1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulated backend (feature `sim`; the tests turn it on). Its readiness is the test's,
+// not a pipe's: the behaviours above that wait for no real readiness run as they are, and the
+// others as a version that makes the fds ready with `set_ready` and the kernel refuse with
+// `fail_next_*`. CONFORMANCE.md ("The simulated backend") lists what is skipped and why.
+
+mod sim {
+    use super::*;
+    use picosel::backend::sim::SimPoller;
+    use picosel::Sim;
+
+    type Sel<D> = Selector<Sim, D, 4>;
+
+    macro_rules! shared {
+        ($($test:ident),*) => {$(
+            #[test]
+            fn $test() {
+                // They make pipes: not while a test counts the process's fds.
+                let _shared = FD_COUNT.read().unwrap_or_else(|e| e.into_inner());
+                super::$test::<Sim>();
+            }
+        )*};
+    }
+
+    // 1, 2, 3 (negative fds), 5, 6, 7 (data-only modify), 9, 11.
+    shared!(
+        register_returns_key,
+        invalid_interest_registers_nothing,
+        negative_fd_refused,
+        unregister_unknown,
+        unregister_after_close,
+        modify_data_alone_makes_no_syscall,
+        get_key_and_iteration,
+        empty_select_returns_at_once
+    );
+
+    /// A selector with fds 3 and 4 registered with `interest`, data 3 and 4.
+    fn two(interest: Interest) -> Sel<i32> {
+        let mut sel = Sel::new();
+        for fd in [3, 4] {
+            sel.register(fd, interest, fd).unwrap();
+        }
+        sel
+    }
+
+    // 3
+    #[test]
+    fn same_fd_twice_refused() {
+        let mut sel = two(Interest::READ);
+        let first = sel.get_key(3).unwrap();
+        assert_eq!(
+            sel.register(3, Interest::WRITE, 9),
+            Err(Error::AlreadyRegistered)
+        );
+        assert_eq!(sel.get_key(3), Ok(first));
+        sel.sim_mut().set_ready(3, Ready::READ).unwrap();
+        assert_eq!(wait(&mut sel, ZERO), [(3, Ready::READ)]);
+    }
+
+    // 4
+    #[test]
+    fn full_table() {
+        let mut sel = two(Interest::READ);
+        sel.register(5, Interest::READ, 5).unwrap();
+        sel.register(6, Interest::READ, 6).unwrap();
+        assert_eq!(sel.register(7, Interest::READ, 7), Err(Error::Full));
+        assert_eq!((sel.len(), sel.get_key(7)), (4, Err(Error::NotRegistered)));
+        for fd in 3..7 {
+            sel.sim_mut().set_ready(fd, Ready::READ).unwrap();
+        }
+        let fds: Vec<_> = wait(&mut sel, ZERO).into_iter().map(|e| e.0).collect();
+        assert_eq!(fds, [3, 4, 5, 6]);
+        sel.unregister(3).unwrap();
+        sel.register(7, Interest::READ, 7).unwrap();
+    }
+
+    // 7, 12, 13
+    #[test]
+    fn modify_changes_interest_and_only_ready_interests_are_reported() {
+        let mut sel = two(Interest::READ);
+        sel.sim_mut().set_ready(3, Ready::WRITE).unwrap();
+        assert_eq!(wait(&mut sel, ZERO), []);
+        let key = sel.modify(3, Interest::WRITE, 30).unwrap();
+        assert_eq!((key.interest(), key.data()), (Interest::WRITE, 30));
+        assert_eq!(wait_data(&mut sel, ZERO), [(3, 30, Ready::WRITE)]);
+        sel.modify(3, Interest::READ | Interest::WRITE, 30).unwrap();
+        sel.sim_mut().set_ready(3, Ready::READ).unwrap();
+        assert_eq!(wait(&mut sel, ZERO), [(3, Ready::READ | Ready::WRITE)]);
+        assert_eq!(sel.modify(9, Interest::READ, 0), Err(Error::NotRegistered));
+        assert_eq!(
+            sel.modify(3, Interest::empty(), 0),
+            Err(Error::InvalidInterest)
+        );
+    }
+
+    // 8
+    #[test]
+    fn kernel_refusal_rolls_back() {
+        let mut sel = two(Interest::WRITE);
+        for errno in [Errno::BADF, Errno::PERM, Errno::MFILE, Errno::NOMEM] {
+            sel.sim_mut().fail_next_add(errno);
+            assert_eq!(sel.register(5, Interest::READ, 5), Err(Error::Os(errno)));
+            assert_eq!(sel.get_key(5), Err(Error::NotRegistered));
+        }
+        sel.sim_mut().fail_next_modify(Errno::BADF);
+        assert_eq!(
+            sel.modify(3, Interest::READ, 0),
+            Err(Error::Os(Errno::BADF))
+        );
+        assert_eq!(sel.get_key(3).unwrap().interest(), Interest::WRITE);
+        assert_eq!(
+            sel.sim().registration(3),
+            Some((Interest::WRITE, Mode::Level))
+        );
+        assert_eq!(sel.len(), 2);
+        let mut fresh = Sel::<()>::new();
+        fresh.sim_mut().fail_next_open(Errno::MFILE);
+        assert_eq!(
+            fresh.register(3, Interest::READ, ()),
+            Err(Error::Os(Errno::MFILE))
+        );
+        assert!(fresh.is_empty());
+    }
+
+    // 16, 17, 18
+    #[test]
+    fn hangup_priority_and_interrupted_waits() {
+        let mut sel = two(Interest::READ);
+        sel.modify(4, Interest::PRIORITY, 4).unwrap();
+        sel.sim_mut().set_ready(3, Ready::HUP).unwrap();
+        sel.sim_mut().set_ready(4, Ready::PRIORITY).unwrap();
+        assert_eq!(
+            wait(&mut sel, ZERO),
+            // A hang-up on a READ registration is a read side closed too (16a).
+            [
+                (3, Ready::READ | Ready::HUP | Ready::READ_CLOSED),
+                (4, Ready::PRIORITY)
+            ]
+        );
+        sel.sim_mut().fail_next_wait(Errno::INTR);
+        assert_eq!(wait(&mut sel, None), []);
+        assert_eq!(wait(&mut sel, ZERO).len(), 2);
+    }
+
+    // 20
+    #[test]
+    fn level_edge_and_oneshot() {
+        let mut sel = Sel::<u8>::new();
+        sel.register(3, Interest::READ, 0).unwrap();
+        sel.register_mode(4, Interest::READ, Mode::Edge, 0).unwrap();
+        sel.register_mode(5, Interest::READ, Mode::Oneshot, 0)
+            .unwrap();
+        for fd in [3, 4, 5] {
+            sel.sim_mut().set_ready(fd, Ready::READ).unwrap();
+        }
+        let all = [(3, Ready::READ), (4, Ready::READ), (5, Ready::READ)];
+        assert_eq!(wait(&mut sel, ZERO), all);
+        for _ in 0..3 {
+            assert_eq!(wait(&mut sel, ZERO), [(3, Ready::READ)]);
+        }
+        // New data: a new edge; the oneshot stays disarmed until modify re-arms it.
+        sel.sim_mut().set_ready(4, Ready::READ).unwrap();
+        sel.sim_mut().set_ready(5, Ready::READ).unwrap();
+        assert_eq!(wait(&mut sel, ZERO), all[..2]);
+        sel.modify(5, Interest::READ, 0).unwrap();
+        assert_eq!(wait(&mut sel, ZERO), [all[0], all[2]]);
+        sel.unregister(5).unwrap();
+    }
+
+    // 21
+    #[test]
+    fn unregistered_in_batch_not_delivered() {
+        let mut sel = two(Interest::READ);
+        for fd in [3, 4] {
+            sel.sim_mut().set_ready(fd, Ready::READ).unwrap();
+        }
+        let mut delivered = Vec::new();
+        let mut events = sel.select(ZERO).unwrap();
+        while let Some((key, _)) = events.next() {
+            delivered.push(key.data());
+            let _ = events.selector().unregister(7 - key.fd());
+        }
+        assert_eq!(delivered, [3]);
+    }
+
+    // 29: the simulated poller called directly, past the selector's checks.
+    #[test]
+    fn direct_calls_with_bad_input_are_errors() {
+        let mut p = SimPoller::<5>::CLOSED;
+        p.open().unwrap();
+        let (read, level) = (Interest::READ, Mode::Level);
+        let (ok, outside) = (Token::<5>::new(0, 0), Token::<5>::new(7, 0));
+        for bad in [-1, RawFd::MIN] {
+            assert_eq!(p.add(bad, ok, read, level), Err(Error::InvalidFd));
+            assert_eq!(p.modify(bad, ok, read, level), Err(Error::InvalidFd));
+        }
+        assert_eq!(p.add(3, outside, read, level), Err(Error::NotRegistered));
+        assert_eq!(p.modify(3, outside, read, level), Err(Error::NotRegistered));
+        assert_eq!(p.delete(3, ok), Err(Error::NotRegistered));
+        assert_eq!(p.wait(Some(Duration::ZERO)), Ok(0));
+        assert_eq!(p.event(usize::MAX).1, Ready::empty());
+        p.add(3, ok, read, level).unwrap();
+        assert_eq!(p.add(4, ok, read, level), Err(Error::AlreadyRegistered));
+        p.set_ready(3, Ready::READ).unwrap();
+        assert_eq!(p.wait(None), Ok(1));
+        assert_eq!(p.event(0), (ok, Ready::READ));
+        assert_eq!(p.event(1).1, Ready::empty());
+        p.delete(3, ok).unwrap();
+        assert_eq!(p.wait(None), Err(Error::Deadlock));
+        p.close();
+    }
 }

@@ -185,3 +185,49 @@ fn wall_clock_sources_allocate_nothing() {
 fn the_counter_counts() {
     assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 64]))) >= 1);
 }
+
+type Sim = picosel::SimEventLoop<Ctx, 16, 8>;
+
+fn sim_read(ev: &mut Sim, io: IoEvent) {
+    ev.context_mut().reads += 1;
+    ev.sim_mut()
+        .clear_ready(io.fd, picosel::Ready::READ)
+        .unwrap();
+}
+
+fn sim_tick(ev: &mut Sim, t: TimerEvent) {
+    ev.context_mut().timers += 1;
+    ev.context_mut().missed += u64::from(t.missed);
+}
+
+/// The simulated backend and the virtual clock allocate nothing either: making a loop,
+/// registrations, injected readiness and errors, auto-advanced and stalled time, a deadlock.
+#[test]
+fn sim_loop_in_virtual_time_allocates_nothing() {
+    let n = allocations(|| {
+        let mut ev = Sim::new(Ctx::default());
+        ev.add_periodic(Duration::from_millis(10), 0, sim_tick)
+            .unwrap();
+        for round in 0..2_000 {
+            let fd = 3 + round % 8;
+            ev.register(fd, Interest::READ, 0, sim_read).unwrap();
+            ev.sim_mut().set_ready(fd, picosel::Ready::READ).unwrap();
+            if round % 7 == 0 {
+                ev.sim_mut().fail_next_wait(picosel::Errno::INTR);
+            }
+            ev.run_once(None).unwrap();
+            ev.run_once(None).unwrap();
+            ev.unregister(fd).unwrap();
+            if round % 100 == 0 {
+                ev.clock_mut().advance(Duration::from_millis(105));
+            }
+        }
+        let id = ev.add_timer(Duration::ZERO, 0, sim_tick).unwrap();
+        ev.cancel_timer(id).unwrap();
+        let totals = ev.context();
+        assert!(totals.reads > 0 && totals.timers > 0 && totals.missed > 0);
+        let mut idle = Sim::new(Ctx::default());
+        assert_eq!(idle.run(), Err(picosel::Error::Deadlock));
+    });
+    assert_eq!(n, 0);
+}

@@ -89,6 +89,9 @@ mod dense;
 pub mod epoll;
 pub mod poll;
 pub mod select;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
 
 pub use dense::{Mechanism, PollLike};
 pub use epoll::Epoll;

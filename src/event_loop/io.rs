@@ -4,12 +4,13 @@
 
 use super::{Entry, EventLoop, IoHandler};
 use crate::backend::Backend;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Mode};
 use crate::key::{SelectorKey, Source};
 use rustix::fd::{AsFd, AsRawFd, RawFd};
 
-impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N, T, K> {
     /// Registers `fd` for `interest` (level-triggered), to be handled by `handler`, which is
     /// told `data`. O(1) expected; one `epoll_ctl` on epoll.
     ///
@@ -245,7 +246,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
 
     /// The key of a registration of the user's: one of the loop's own fds is not registered as
     /// far as the user can tell.
-    fn user_key(&self, fd: RawFd) -> Result<SelectorKey<Entry<B, C, N, T>>> {
+    fn user_key(&self, fd: RawFd) -> Result<SelectorKey<Entry<B, C, N, T, K>>> {
         let key = self.selector.get_key(fd)?;
         match key.data() {
             Entry::User { .. } => Ok(key),

@@ -20,13 +20,19 @@ pub(crate) mod event;
 mod io;
 #[cfg(feature = "signal")]
 mod signals;
+#[cfg(feature = "sim")]
+mod sim;
+mod time;
 mod timers;
 mod wake;
 
 use crate::backend::epoll::Epoll;
 use crate::backend::poll::Poll;
 use crate::backend::select::Select;
+#[cfg(feature = "sim")]
+use crate::backend::sim::Sim;
 use crate::backend::Backend;
+use crate::clock::{Clock, Monotonic, VirtualClock};
 use crate::error::{Error, Result};
 use crate::interest::Ready;
 use crate::selector::Selector;
@@ -95,9 +101,9 @@ pub type WakeHandler<L> = fn(&mut L);
 /// calls see a loop fd as not registered, and dispatch counts only the user's handlers. A
 /// stale event (its fd unregistered, or closed and registered again, during the batch) is
 /// filtered by the selector's slot generation before it gets here.
-enum Entry<B: Backend, C, const N: usize, const T: usize> {
+enum Entry<B: Backend, C, const N: usize, const T: usize, K: Clock> {
     User {
-        handler: IoHandler<EventLoop<B, C, N, T>>,
+        handler: IoHandler<EventLoop<B, C, N, T, K>>,
         data: usize,
     },
     /// One of the loop's own fds.
@@ -117,14 +123,17 @@ enum Own {
     Signals,
 }
 
-impl<B: Backend, C, const N: usize, const T: usize> Clone for Entry<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Clone for Entry<B, C, N, T, K> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {}
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Copy for Entry<B, C, N, T, K> {}
 
-/// An event loop over backend `B`, with context `C`, `N` fd registrations and `T` timers.
+/// An event loop over backend `B`, with context `C`, `N` fd registrations and `T` timers,
+/// reading the time from clock `K`: the real [`Monotonic`] clock unless a test gives it a
+/// [`VirtualClock`](crate::VirtualClock) (see [`VirtualEventLoop`], and `SimEventLoop` with
+/// feature `sim`).
 ///
 /// # Design
 ///
@@ -150,9 +159,12 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 ///    sooner. The clock is read only when a timer is armed. The selector rounds the timeout up
 ///    to whole milliseconds, so a timer never fires early.
 /// 2. One wait (`epoll_wait`, `poll` or `select`). A signal interrupting it (EINTR) gives no
-///    events, not an error; timers are checked as usual. If the last turn did not dispatch its
-///    whole batch (a handler panicked and the caller caught it), there is no wait: the rest of
-///    that batch, signals already read included, is this turn's batch.
+///    events, not an error; timers are checked as usual. On a
+///    [`VirtualClock`](crate::VirtualClock) the wait only polls while a deadline is pending,
+///    and one that found nothing moves the clock to the wait's end (see [`Clock`]). If the
+///    last turn did not dispatch its whole batch (a handler panicked and the caller caught
+///    it), there is no wait: the rest of that batch, signals already read included, is this
+///    turn's batch.
 /// 3. Each ready registration's handler runs, in the order the kernel reported them. Before
 ///    each call the event is checked against the live table: an fd unregistered by an earlier
 ///    handler of the same batch (or closed and registered again under the same number) is
@@ -215,17 +227,19 @@ impl<B: Backend, C, const N: usize, const T: usize> Copy for Entry<B, C, N, T> {
 /// ev.run().unwrap();
 /// assert_eq!(ev.context().bytes, 5);
 /// ```
-pub struct EventLoop<B: Backend, C, const N: usize, const T: usize> {
-    selector: Selector<B, Entry<B, C, N, T>, N>,
+pub struct EventLoop<B: Backend, C, const N: usize, const T: usize, K: Clock = Monotonic> {
+    selector: Selector<B, Entry<B, C, N, T, K>, N>,
     /// Each timer's handler and the user's data.
-    timers: Timers<(TimerHandler<EventLoop<B, C, N, T>>, usize), T>,
+    timers: Timers<(TimerHandler<Self>, usize), T>,
     #[cfg(feature = "signal")]
-    signals: SignalTable<SignalHandler<EventLoop<B, C, N, T>>>,
-    wake: WakeFd<WakeHandler<EventLoop<B, C, N, T>>>,
+    signals: SignalTable<SignalHandler<EventLoop<B, C, N, T, K>>>,
+    wake: WakeFd<WakeHandler<EventLoop<B, C, N, T, K>>>,
     context: C,
     stopped: bool,
     /// Handlers run, for `run_once`'s count.
     dispatched: usize,
+    /// Where the loop reads the time: zero-sized for the real clock.
+    clock: K,
 }
 
 /// An event loop on epoll, the default on Linux.
@@ -236,8 +250,50 @@ pub type EpollEventLoop<C, const N: usize, const T: usize> = EventLoop<Epoll, C,
 pub type PollEventLoop<C, const N: usize, const T: usize> = EventLoop<Poll, C, N, T>;
 /// An event loop on select(2); fds must be below 1024.
 pub type SelectEventLoop<C, const N: usize, const T: usize> = EventLoop<Select, C, N, T>;
+/// An event loop on epoll in virtual time: real fds, with timers on a
+/// [`VirtualClock`](crate::VirtualClock) that the test moves (or that moves itself to the next
+/// deadline when nothing is ready), so it never blocks in real time while a deadline is pending.
+///
+/// ```
+/// use picosel::{TimerEvent, VirtualEventLoop};
+/// use std::time::Duration;
+/// type Loop = VirtualEventLoop<u32, 4, 1>;
+/// fn hourly(ev: &mut Loop, _t: TimerEvent) {
+///     *ev.context_mut() += 1;
+///     if *ev.context() == 24 * 7 {
+///         ev.stop();
+///     }
+/// }
+/// let mut ev = Loop::new(0);
+/// ev.add_periodic(Duration::from_secs(3600), 0, hourly).unwrap();
+/// ev.run().unwrap(); // a week, at once
+/// assert_eq!(ev.now() - picosel::Instant::ZERO, Duration::from_secs(7 * 24 * 3600));
+/// ```
+pub type VirtualEventLoop<C, const N: usize, const T: usize> =
+    EventLoop<Epoll, C, N, T, VirtualClock>;
+/// An event loop for tests (feature `sim`): the [simulated backend](crate::backend::sim) and a
+/// [`VirtualClock`](crate::VirtualClock). The test makes its registrations ready, injects the
+/// kernel's errors and moves time; the same script gives the same handler calls, every run.
+/// A `#[cfg(test)]` alias switches a daemon's loop to it, handlers unchanged.
+///
+/// ```
+/// use picosel::{Interest, IoEvent, SimEventLoop, Ready};
+/// type Loop = SimEventLoop<u32, 4, 0>;
+/// fn on_read(ev: &mut Loop, io: IoEvent) {
+///     *ev.context_mut() += 1;
+///     ev.sim_mut().clear_ready(io.fd, Ready::READ).unwrap();
+/// }
+/// let mut ev = Loop::new(0);
+/// ev.register(7, Interest::READ, 0, on_read).unwrap(); // fds are numbers to the simulation
+/// ev.sim_mut().set_ready(7, Ready::READ).unwrap();
+/// assert_eq!(ev.run_once(None), Ok(1));
+/// assert_eq!(ev.run_once(None), Err(picosel::Error::Deadlock)); // nothing can happen now
+/// ```
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub type SimEventLoop<C, const N: usize, const T: usize> = EventLoop<Sim, C, N, T, VirtualClock>;
 
-impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N, T, K> {
     /// An empty loop owning `context`. No syscall (the kernel objects are made on first use),
     /// so it can be built in a `static`.
     ///
@@ -260,6 +316,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             context,
             stopped: false,
             dispatched: 0,
+            clock: K::START,
         }
     }
 
@@ -432,7 +489,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         } else {
             timeout
         };
-        self.selector.wait(self.wait_timeout(timeout))?;
+        self.wait(timeout)?;
         let mut turn = Turn::begin(self);
         #[cfg(feature = "signal")]
         turn.dispatch_signals();
@@ -451,7 +508,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// Runs the handler of one ready registration. Only the user's handlers count here; the
     /// wake and signal handlers that the loop's own fds lead to count as they run.
     #[inline]
-    fn dispatch(&mut self, fd: RawFd, ready: Ready, entry: Entry<B, C, N, T>) {
+    fn dispatch(&mut self, fd: RawFd, ready: Ready, entry: Entry<B, C, N, T, K>) {
         match entry {
             Entry::User { handler, data } => {
                 self.dispatched = self.dispatched.wrapping_add(1);
@@ -467,46 +524,50 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
 /// One turn's dispatch: the selector refuses waits while it lives, and takes that back when it
 /// is dropped, at the end of the turn or while a handler's panic unwinds through it (so the
 /// next turn, after a `catch_unwind`, can hand out the rest of the batch).
-struct Turn<'a, B: Backend, C, const N: usize, const T: usize>(&'a mut EventLoop<B, C, N, T>);
+struct Turn<'a, B: Backend, C, const N: usize, const T: usize, K: Clock>(
+    &'a mut EventLoop<B, C, N, T, K>,
+);
 
-impl<'a, B: Backend, C, const N: usize, const T: usize> Turn<'a, B, C, N, T> {
+impl<'a, B: Backend, C, const N: usize, const T: usize, K: Clock> Turn<'a, B, C, N, T, K> {
     #[inline]
-    fn begin(ev: &'a mut EventLoop<B, C, N, T>) -> Self {
+    fn begin(ev: &'a mut EventLoop<B, C, N, T, K>) -> Self {
         ev.selector.set_dispatching(true);
         Turn(ev)
     }
 }
 
-impl<B: Backend, C, const N: usize, const T: usize> Drop for Turn<'_, B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Drop for Turn<'_, B, C, N, T, K> {
     #[inline]
     fn drop(&mut self) {
         self.0.selector.set_dispatching(false);
     }
 }
 
-impl<B: Backend, C, const N: usize, const T: usize> Deref for Turn<'_, B, C, N, T> {
-    type Target = EventLoop<B, C, N, T>;
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Deref for Turn<'_, B, C, N, T, K> {
+    type Target = EventLoop<B, C, N, T, K>;
     #[inline]
     fn deref(&self) -> &Self::Target {
         self.0
     }
 }
 
-impl<B: Backend, C, const N: usize, const T: usize> DerefMut for Turn<'_, B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> DerefMut for Turn<'_, B, C, N, T, K> {
     #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
         self.0
     }
 }
 
-impl<B: Backend, C: Default, const N: usize, const T: usize> Default for EventLoop<B, C, N, T> {
+impl<B: Backend, C: Default, const N: usize, const T: usize, K: Clock> Default
+    for EventLoop<B, C, N, T, K>
+{
     fn default() -> Self {
         Self::new(C::default())
     }
 }
 
-impl<B: Backend, C: core::fmt::Debug, const N: usize, const T: usize> core::fmt::Debug
-    for EventLoop<B, C, N, T>
+impl<B: Backend, C: core::fmt::Debug, const N: usize, const T: usize, K: Clock> core::fmt::Debug
+    for EventLoop<B, C, N, T, K>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("EventLoop")

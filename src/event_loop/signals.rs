@@ -4,11 +4,12 @@
 
 use super::{Entry, EventLoop, Own, SignalHandler};
 use crate::backend::Backend;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::interest::Interest;
 use crate::signal::Signal;
 
-impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N, T, K> {
     /// Handles `signal` through the loop: blocks it in the calling thread, adds it to the
     /// loop's signalfd (created, and registered as one of the `N`, on first use) and runs
     /// `handler` in the loop for each delivery. Adding a signal again replaces its handler.

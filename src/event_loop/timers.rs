@@ -5,12 +5,13 @@
 use super::event::TimerEvent;
 use super::{EventLoop, TimerHandler};
 use crate::backend::Backend;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::time::Instant;
 use crate::timer::TimerId;
 use core::time::Duration;
 
-impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N, T, K> {
     /// Arms a one-shot timer firing `after` from now (never earlier), handled by `handler`,
     /// which is told `data` (for example which connection an idle timeout is for). O(log T);
     /// reads the clock.
@@ -43,7 +44,8 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         self.arm_after(after, None, data, handler)
     }
 
-    /// Arms a one-shot timer firing at `deadline` on the monotonic clock. O(log T).
+    /// Arms a one-shot timer firing at `deadline` on the loop's clock (the monotonic clock,
+    /// unless the loop has another: see [`clock`](Self::clock)). O(log T).
     ///
     /// # Errors
     /// [`Error::Full`]: `T` timers are armed.
@@ -115,7 +117,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
             return Err(Error::Full);
         }
         self.timers
-            .add(Instant::now() + after, period, (handler, data))
+            .add(self.clock.now() + after, period, (handler, data))
     }
 
     /// Disarms a timer. O(log T).
@@ -169,7 +171,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
         let Some(deadline) = self.timers.next_deadline() else {
             return caller;
         };
-        let until = deadline - Instant::now();
+        let until = deadline - self.clock.now();
         Some(match caller {
             Some(c) if c < until => c,
             _ => until,
@@ -179,7 +181,7 @@ impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
     /// Fires the timers due now, in deadline order. Bounded by `T` so handlers that keep adding
     /// already-due timers cannot hold the loop here; the rest fire next turn.
     pub(super) fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.clock.now();
         for _ in 0..T {
             if self.stopped {
                 break;

@@ -3,11 +3,12 @@
 
 use super::{Entry, EventLoop, Own, WakeHandler};
 use crate::backend::Backend;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::interest::Interest;
 use crate::waker::Waker;
 
-impl<B: Backend, C, const N: usize, const T: usize> EventLoop<B, C, N, T> {
+impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N, T, K> {
     /// A [`Waker`] for this loop; `handler` runs once per dispatch after any number of wakes.
     /// The first call creates the loop's eventfd and registers it (one of the `N`); later
     /// calls return another waker and replace the handler.

@@ -6,6 +6,12 @@
 //! the stable test suite (`tests/model.rs`, bytes from proptest and from a fixed PRNG, the
 //! latter also under Miri). [`run`] panics on the first disagreement with the model.
 //!
+//! It is not the crate's simulated backend (`picosel::backend::sim`, which the scripted tests
+//! use): this one lets the bytes decide what a well-behaved kernel never does (stale and
+//! garbage tokens, events past `N`, edge support switched on and off) to test the selector's
+//! filtering of them, where the product follows the backend contract and is deterministic by
+//! the test's script.
+//!
 //! The fake backend takes every decision the kernel would take (refuse an add, a modify or a
 //! delete with an errno; fail or interrupt a wait; which events a wait returns, including stale
 //! and garbage tokens) from the same byte stream, and asserts the backend contract written in
