@@ -134,6 +134,7 @@ impl VirtualClock {
     /// assert_eq!(VirtualClock::new().wall(), std::time::Duration::ZERO);
     /// assert!(VirtualClock::new().auto_advance());
     /// ```
+    #[must_use]
     pub const fn new() -> VirtualClock {
         VirtualClock {
             now: Instant::ZERO,
@@ -191,6 +192,7 @@ impl VirtualClock {
     /// ```
     /// assert!(picosel::VirtualClock::new().auto_advance());
     /// ```
+    #[must_use]
     pub const fn auto_advance(&self) -> bool {
         self.auto_advance
     }

@@ -2,6 +2,10 @@
 //! `unregister` and `is_registered`. The loop's own fds (waker, signalfd) are not the user's:
 //! these calls answer for them as for an fd never registered.
 
+// `fd` by value, as Python takes any fd-like object and as the selector does: `Source` is
+// implemented for `RawFd`, `BorrowedFd` and `&T: AsFd`, all `Copy` and a word wide.
+#![allow(clippy::needless_pass_by_value)]
+
 use super::{Entry, EventLoop, IoHandler};
 use crate::backend::Backend;
 use crate::clock::Clock;
@@ -248,9 +252,10 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
     /// far as the user can tell.
     fn user_key(&self, fd: RawFd) -> Result<SelectorKey<Entry<B, C, N, T, K>>> {
         let key = self.selector.get_key(fd)?;
-        match key.data() {
-            Entry::User { .. } => Ok(key),
-            _ => Err(Error::NotRegistered),
+        if matches!(key.data(), Entry::User { .. }) {
+            Ok(key)
+        } else {
+            Err(Error::NotRegistered)
         }
     }
 }

@@ -188,8 +188,8 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> Copy for Entry<B, 
 /// data) and event buffer slot; per timer, its slot in the [`Timers`] table; the signal table
 /// (feature `signal`: a handler per signal and the signalfd's record buffer); the context. The
 /// crate docs' Memory section lists the measured `size_of` values (checked by
-/// `tests/sizes.rs`): `DefaultEventLoop<(), 64, 16>` is about 6 KB on x86_64, so put a large
-/// loop in a `static` (`new` is `const`) rather than on a small thread stack.
+/// `tests/sizes.rs`); a loop for dozens of fds takes kilobytes, so put a large loop in a
+/// `static` (`new` is `const`) rather than on a small thread stack.
 ///
 /// # Examples
 ///
