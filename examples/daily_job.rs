@@ -20,8 +20,8 @@
 mod common;
 
 use picosel::{
-    block_signals, wall_now, ClockSetWatch, Daily, DefaultEventLoop, Interest, IoEvent, Signal,
-    SignalEvent, TimerEvent, TimerId,
+    block_signals, ClockSetWatch, Daily, DefaultEventLoop, Interest, IoEvent, Signal, SignalEvent,
+    TimerEvent, TimerId,
 };
 use std::process::ExitCode;
 
@@ -85,7 +85,7 @@ fn arm(lp: &mut Loop) {
     if let Some(old) = lp.context_mut().timer.take() {
         let _ = lp.cancel_timer(old);
     }
-    let now = wall_now();
+    let now = lp.wall();
     let when = lp.context().when;
     let delay = when.delay_after(now);
     match lp.add_timer(delay, 0, on_time) {
@@ -107,14 +107,14 @@ fn arm(lp: &mut Loop) {
 fn on_time(lp: &mut Loop, _t: TimerEvent) {
     lp.context_mut().timer = None;
     lp.context_mut().runs += 1;
-    println!("job: ran at {}", common::utc_seconds(wall_now()));
+    println!("job: ran at {}", common::utc_seconds(lp.wall()));
     arm(lp);
 }
 
 fn on_clock_set(lp: &mut Loop, _io: IoEvent) {
     match lp.context().watch.clock_was_set() {
         Ok(true) => {
-            println!("clock set: now {}", common::utc_seconds(wall_now()));
+            println!("clock set: now {}", common::utc_seconds(lp.wall()));
             arm(lp);
         }
         Ok(false) => {}

@@ -63,6 +63,21 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
         self.clock.now()
     }
 
+    /// The wall clock on the loop's clock (time since the Unix epoch): what handlers should
+    /// read instead of [`wall_now`](crate::wall_now), for the same reason. Arm wall-clock jobs
+    /// from it ([`Daily::delay_after`](crate::Daily::delay_after)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut ev = picosel::VirtualEventLoop::<(), 4, 1>::new(());
+    /// ev.clock_mut().set_wall(Duration::from_secs(1_800_000_000));
+    /// assert_eq!(ev.wall(), Duration::from_secs(1_800_000_000));
+    /// ```
+    #[must_use]
+    pub fn wall(&self) -> Duration {
+        self.clock.wall()
+    }
+
     /// The turn's wait: at most `timeout`, shortened to the next timer deadline, as the clock
     /// says to wait it. A wait that found nothing is told to the clock (a virtual one moves to
     /// the wait's end); its refusal ends the batch the wait began, so the loop stays as it was.
