@@ -3,12 +3,14 @@
 # servers: `floor_echo` (raw rustix epoll), `sel_echo` (the same server on picosel's Selector)
 # and the root crate's `echo_server` example (the event loop). Run from anywhere:
 #
-#   bench/callgrind.sh [--gate N] [--runs R] [--k1 K1] [--k2 K2] [--where M] [--annotate DIR]
+#   bench/callgrind.sh [--gate N] [--gate-loop M] [--runs R] [--k1 K1] [--k2 K2] [--where W]
+#                      [--annotate DIR]
 #
 # Each server runs under `valgrind --tool=callgrind`, once driven through K1 round trips on one
 # connection and once through K2 (`bench/src/bin/icount.rs`); (Ir(K2) - Ir(K1)) / (K2 - K1)
 # cancels start-up, the connection's set-up and shutdown. Only the server's process is counted.
-# `--gate N` exits 1 when sel_echo costs more than floor_echo + N per round trip (CI uses 30).
+# `--gate N` exits 1 when sel_echo costs more than floor_echo + N per round trip, `--gate-loop M`
+# when echo_server costs more than floor_echo + M (CI uses `--gate 30 --gate-loop 80`).
 #
 # Installs valgrind with apt-get when it is missing (as root or through `sudo -n`); when that
 # is not possible it prints `SKIPPED: <reason>` and exits 0.

@@ -11,12 +11,12 @@
 //! clients at once. What the Python example's version lacks, and this one does:
 //!
 //! - **Bounded memory.** Each connection has a fixed 16 KiB buffer. What the kernel does not
-//!   take at once waits there with WRITE interest until drained; while it is full the server
-//!   stops reading that client, so a client that never reads fills its own TCP windows and
-//!   stalls itself, not the server or the others.
+//!   take at once waits there, with WRITE interest instead of READ, and the server reads no more
+//!   from that client until it has gone out: a client that never reads fills its own TCP windows
+//!   and stalls itself, not the server or the others.
 //! - **Syscalls the work needs, no more.** A readable connection costs one `read` and one
 //!   `send` (level-triggered: data left unread is reported by the next wait). Interest is
-//!   changed only when a buffer turns non-empty, full or empty again, never per event; nothing
+//!   changed only when an echo is held back or has all gone out, never per event; nothing
 //!   reads a clock or allocates after start-up.
 //! - **No death by SIGPIPE.** Writes use `MSG_NOSIGNAL`: a client that vanished gives `EPIPE`
 //!   and is dropped (Rust programs also start with SIGPIPE ignored).
@@ -38,16 +38,24 @@
 //!
 //! ADDR may be `IP:PORT`, `localhost:PORT` or a bare `PORT` (both on 127.0.0.1); `--help` lists
 //! every option with its default.
+//!
+//! **One loop type, chosen at run time.** The server is written once, as plain functions on
+//! `type Loop`, the way a program with one backend writes it. Because `--backend` and
+//! `--capacity` choose among six loop types when the program runs, the `server!` macro makes a
+//! copy of those functions per choice, in a module named after it (`epoll_1024`), and `main`
+//! calls the chosen module's `run`. A program of your own keeps the body of the macro, with
+//! `type Loop = DefaultEventLoop<Ctx, 1024, 1>;` in place of its first line.
 
 mod common;
 
-use common::Window;
-use picosel::backend::Backend;
+use common::Hangup;
 use picosel::{
     block_signals, Epoll, Error, EventLoop, Interest, IoEvent, Poll, Select, Signal, SignalEvent,
     TimerEvent,
 };
+use rustix::fd::OwnedFd;
 use rustix::io::Errno;
+use rustix::net::SendFlags;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -85,31 +93,31 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// the connections already served.
 const ACCEPT_BATCH: usize = 64;
 
+/// A connection slot. Its interest follows from its buffer: READ while nothing waits to go
+/// out, WRITE while something does.
 struct Conn {
-    stream: Option<TcpStream>,
+    /// The client's socket; `None` while the slot is free.
+    fd: Option<OwnedFd>,
+    /// `buf[start..end]`: read from the client, not yet sent back.
+    start: usize,
+    end: usize,
+    buf: Box<[u8; BUF]>,
     peer: SocketAddr,
-    pending: Window,
-    /// The interest registered now, so it is changed only when it must be.
-    interest: Interest,
-    /// The client half-closed: echo what is pending, then close.
-    eof: bool,
 }
 
 struct Ctx {
     listener: TcpListener,
     /// An fd kept open to be given up when `accept` hits `EMFILE` (see the module docs).
     reserve: Option<File>,
+    /// One slot per registration the loop can hold, each with its buffer, allocated at
+    /// start-up.
     conns: Vec<Conn>,
     /// Free connection slots; capacity fixed at start-up.
     free: Vec<usize>,
-    /// All connection buffers, `BUF` bytes per slot, allocated once.
-    bufs: Vec<u8>,
     quiet: bool,
     served: u64,
     echoed: u64,
 }
-
-type Loop<B, const N: usize> = EventLoop<B, Ctx, N, TIMERS>;
 
 struct Options {
     quiet: bool,
@@ -160,12 +168,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match (o.backend.as_str(), o.capacity) {
-        ("epoll", 64) => run::<Epoll, 64>(&o),
-        ("epoll", 1024) => run::<Epoll, 1024>(&o),
-        ("poll", 64) => run::<Poll, 64>(&o),
-        ("poll", 1024) => run::<Poll, 1024>(&o),
-        ("select", 64) => run::<Select, 64>(&o),
-        ("select", 1024) => run::<Select, 1024>(&o),
+        ("epoll", 64) => epoll_64::run(&o),
+        ("epoll", 1024) => epoll_1024::run(&o),
+        ("poll", 64) => poll_64::run(&o),
+        ("poll", 1024) => poll_1024::run(&o),
+        ("select", 64) => select_64::run(&o),
+        ("select", 1024) => select_1024::run(&o),
         // `parse_args` let no other backend or capacity through.
         (b, c) => unreachable!("backend {b}, capacity {c}"),
     };
@@ -184,250 +192,308 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the server on backend `B` with `N` registrations until SIGINT/SIGTERM; returns
-/// (connections served, bytes echoed).
-fn run<B: Backend, const N: usize>(o: &Options) -> Result<(u64, u64), String> {
-    let listener = TcpListener::bind(o.addr).map_err(|e| format!("listen on {}: {e}", o.addr))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let reserve = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-    // All the memory the server will use, allocated now. One connection slot per registration
-    // the loop can hold; the loop's own (listener, signalfd) leave the last slots unused, and
-    // the client who would need one is refused when `register` says `Full`.
-    let ctx = Ctx {
-        listener,
-        reserve: Some(reserve),
-        conns: (0..N)
-            .map(|_| Conn {
-                stream: None,
-                peer: local,
-                pending: Window::default(),
-                interest: Interest::READ,
-                eof: false,
-            })
-            .collect(),
-        free: (0..N).rev().collect(),
-        bufs: vec![0; N * BUF],
-        quiet: o.quiet,
-        served: 0,
-        echoed: 0,
-    };
-    // Boxed: with N = 1024 the loop's fixed tables take tens of KiB.
-    let mut lp: Box<Loop<B, N>> = Box::new(EventLoop::new(ctx));
-    let lfd = lp.context_mut().listener.as_raw_fd();
-    lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>)
-        .map_err(|e| format!("watch the listener: {e}"))?;
-    for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
-        lp.add_signal(sig, on_signal::<B, N>)
-            .map_err(|e| format!("watch signals: {e}"))?;
-    }
-    // std's stdout is line-buffered even into a pipe: the test reading this sees it at once.
-    println!("listening on {local}");
-    lp.run().map_err(|e| format!("event loop: {e}"))?;
-    let ctx = lp.context_mut();
-    Ok((ctx.served, ctx.echoed))
-}
+/// The server on one loop type, `Loop`; see the module docs for why it is a macro.
+macro_rules! server {
+    ($($module:ident: $backend:ident, $capacity:literal;)*) => {$(
+        mod $module {
+            use super::*;
 
-/// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
-/// reload: there is no config; say so and go on.
-fn on_signal<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: SignalEvent) {
-    if ev.signal == Signal::HUP && common::hangup() == common::Hangup::Reload {
-        common::nothing_to_reload();
-    } else {
-        lp.stop();
-    }
-}
+            /// The loop: backend, context, fd registrations, timers.
+            type Loop = EventLoop<$backend, Ctx, $capacity, TIMERS>;
 
-/// The listener is readable: accept what is waiting, up to a batch.
-fn on_accept<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: IoEvent) {
-    for _ in 0..ACCEPT_BATCH {
-        match lp.context_mut().listener.accept() {
-            Ok((stream, peer)) => add_conn(lp, stream, peer),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => match e.raw_os_error().map(Errno::from_raw_os_error) {
-                // The client gave up before we took it; take the next.
-                Some(Errno::CONNABORTED | Errno::INTR) => {}
-                Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
-                    return out_of_fds(lp)
+            /// Runs the server until SIGINT/SIGTERM; returns (connections served, bytes echoed).
+            pub fn run(o: &Options) -> Result<(u64, u64), String> {
+                let listener = TcpListener::bind(o.addr)
+                    .map_err(|e| format!("listen on {}: {e}", o.addr))?;
+                listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+                let local = listener.local_addr().map_err(|e| e.to_string())?;
+                let reserve = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+                let ctx = Ctx::new(listener, reserve, $capacity, o.quiet);
+                // Boxed: with 1024 registrations the loop's fixed tables take tens of KiB.
+                let mut lp = Box::new(Loop::new(ctx));
+                watch_listener(&mut lp).map_err(|e| format!("watch the listener: {e}"))?;
+                for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
+                    lp.add_signal(sig, on_signal)
+                        .map_err(|e| format!("watch signals: {e}"))?;
                 }
-                _ => {
-                    eprintln!("accept: {e}");
+                // std's stdout is line-buffered even into a pipe: the test reading this sees
+                // it at once.
+                println!("listening on {local}");
+                lp.run().map_err(|e| format!("event loop: {e}"))?;
+                let ctx = lp.context();
+                Ok((ctx.served, ctx.echoed))
+            }
+
+            /// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking
+            /// for a reload: there is no config; say so and go on.
+            fn on_signal(lp: &mut Loop, ev: SignalEvent) {
+                if ev.signal == Signal::HUP && common::hangup() == Hangup::Reload {
+                    common::nothing_to_reload();
+                } else {
+                    lp.stop();
+                }
+            }
+
+            fn watch_listener(lp: &mut Loop) -> picosel::Result<()> {
+                lp.register_with(|c| &c.listener, Interest::READ, LISTENER, on_accept)
+            }
+
+            /// The listener is readable: accept what is waiting, up to a batch.
+            fn on_accept(lp: &mut Loop, _ev: IoEvent) {
+                for _ in 0..ACCEPT_BATCH {
+                    match lp.context().listener.accept() {
+                        Ok((stream, peer)) => add_conn(lp, stream, peer),
+                        Err(e) => match accept_failed(&e) {
+                            Accept::Next => {}
+                            Accept::Done => return,
+                            Accept::OutOfFds => return out_of_fds(lp),
+                        },
+                    }
+                }
+            }
+
+            /// `accept` failed for want of an fd. The waiting client keeps the listener
+            /// readable, so returning would spin: refuse it with the reserve fd; if even that
+            /// fails, stop watching the listener for a short while.
+            fn out_of_fds(lp: &mut Loop) {
+                if lp.context_mut().refuse_with_reserve() {
                     return;
                 }
-            },
-        }
-    }
-}
+                eprintln!("out of file descriptors: not accepting for {ACCEPT_PAUSE:?}");
+                let lfd = lp.context().listener.as_raw_fd();
+                if lp.unregister(lfd).is_ok()
+                    && lp.add_timer(ACCEPT_PAUSE, 0, on_resume).is_err()
+                {
+                    // No timer to bring it back: watch it again at once rather than never.
+                    let _ = watch_listener(lp);
+                }
+            }
 
-/// `accept` failed for want of an fd. The waiting client keeps the listener readable, so
-/// returning would spin: give up the reserve fd, accept and close the client, take the reserve
-/// back. If that fails too, stop watching the listener for a short while.
-fn out_of_fds<B: Backend, const N: usize>(lp: &mut Loop<B, N>) {
-    let ctx = lp.context_mut();
-    ctx.reserve = None;
-    // The client is closed before the reserve is taken back: its fd is the one just freed.
-    let refused = ctx.listener.accept().map(|(stream, peer)| {
-        drop(stream);
-        peer
-    });
-    ctx.reserve = File::open("/dev/null").ok();
-    match refused {
-        Ok(peer) => {
-            if !ctx.quiet {
-                println!("{peer} refused: out of file descriptors");
+            fn on_resume(lp: &mut Loop, _ev: TimerEvent) {
+                if let Err(e) = watch_listener(lp) {
+                    eprintln!("cannot watch the listener again: {e}");
+                    lp.stop();
+                }
+            }
+
+            fn add_conn(lp: &mut Loop, stream: TcpStream, peer: SocketAddr) {
+                // Small echoes go out at once instead of waiting for Nagle's algorithm.
+                if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
+                    return;
+                }
+                let fd = OwnedFd::from(stream);
+                let ctx = lp.context_mut();
+                let Some(slot) = ctx.free.pop() else {
+                    return ctx.refuse(peer, "table full");
+                };
+                if let Err(e) = lp.register(&fd, Interest::READ, slot, on_conn) {
+                    let ctx = lp.context_mut();
+                    ctx.free.push(slot);
+                    // Dropping `fd` closes it: the client sees a clean end of stream.
+                    return ctx.refuse(peer, refusal(e));
+                }
+                lp.context_mut().open(slot, fd, peer);
+            }
+
+            /// The hot path, with nothing held back (READ interest): one `read` and one
+            /// `send`. What the kernel does not take is held back, with WRITE interest, and
+            /// `flush` sends it.
+            fn on_conn(lp: &mut Loop, ev: IoEvent) {
+                let ctx = lp.context_mut();
+                let Some(c) = ctx.conns.get_mut(ev.data) else {
+                    return;
+                };
+                let Some(fd) = &c.fd else {
+                    return;
+                };
+                if c.start < c.end {
+                    return flush(lp, ev);
+                }
+                // Readable, or hung up: `read` tells which. It returns at most the buffer's
+                // length, so `..n` below is in the buffer.
+                let n = match rustix::io::read(fd, &mut c.buf[..]) {
+                    Ok(0) => return close(lp, ev.data, None),
+                    Ok(n) => n,
+                    Err(Errno::AGAIN | Errno::INTR) => return,
+                    Err(e) => return close(lp, ev.data, Some(&e)),
+                };
+                // MSG_NOSIGNAL: a peer that is gone gives EPIPE here, not a SIGPIPE.
+                let sent = match rustix::net::send(fd, &c.buf[..n], SendFlags::NOSIGNAL) {
+                    Ok(sent) => sent,
+                    Err(Errno::AGAIN | Errno::INTR) => 0,
+                    Err(e) => return close(lp, ev.data, Some(&e)),
+                };
+                ctx.echoed += sent as u64;
+                if sent < n {
+                    (c.start, c.end) = (sent, n);
+                    if let Err(e) = lp.modify(ev.fd, Interest::WRITE) {
+                        close(lp, ev.data, Some(&e));
+                    }
+                }
+            }
+
+            /// An echo is held back (WRITE interest): sends more of it, and once it has all
+            /// gone out, reads again (READ interest).
+            fn flush(lp: &mut Loop, ev: IoEvent) {
+                let ctx = lp.context_mut();
+                let Some(c) = ctx.conns.get_mut(ev.data) else {
+                    return;
+                };
+                let (Some(fd), Some(out)) = (&c.fd, c.buf.get(c.start..c.end)) else {
+                    return;
+                };
+                match rustix::net::send(fd, out, SendFlags::NOSIGNAL) {
+                    Ok(sent) => {
+                        c.start += sent;
+                        ctx.echoed += sent as u64;
+                    }
+                    Err(Errno::AGAIN | Errno::INTR) => return,
+                    Err(e) => return close(lp, ev.data, Some(&e)),
+                }
+                if c.start == c.end {
+                    (c.start, c.end) = (0, 0);
+                    if let Err(e) = lp.modify(ev.fd, Interest::READ) {
+                        close(lp, ev.data, Some(&e));
+                    }
+                }
+            }
+
+            /// Unregisters and closes a connection (unregister first: the loop borrows fds by
+            /// number). `why` is borrowed, not formatted into a `String`: closing allocates
+            /// nothing.
+            fn close(lp: &mut Loop, slot: usize, why: Option<&dyn std::fmt::Display>) {
+                let Some((fd, peer)) = lp.context_mut().take(slot) else {
+                    return;
+                };
+                let _ = lp.unregister(&fd);
+                drop(fd);
+                let ctx = lp.context();
+                if !ctx.quiet {
+                    match why {
+                        Some(e) => println!("{peer} disconnected: {e}"),
+                        None => println!("{peer} disconnected"),
+                    }
+                }
             }
         }
-        Err(_) => {
-            let lfd = ctx.listener.as_raw_fd();
-            eprintln!("out of file descriptors: not accepting for {ACCEPT_PAUSE:?}");
-            if lp.unregister(lfd).is_ok()
-                && lp.add_timer(ACCEPT_PAUSE, 0, on_resume::<B, N>).is_err()
-            {
-                // No timer to bring it back: watch it again at once rather than never.
-                let _ = lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>);
-            }
+    )*};
+}
+
+server! {
+    epoll_64: Epoll, 64;
+    epoll_1024: Epoll, 1024;
+    poll_64: Poll, 64;
+    poll_1024: Poll, 1024;
+    select_64: Select, 64;
+    select_1024: Select, 1024;
+}
+
+impl Ctx {
+    /// The context of a server with `capacity` connection slots: all the memory it will use,
+    /// allocated now. The loop's own fds (listener, signalfd) leave the last slots unused, and
+    /// the client who would need one is refused when `register` says `Full`.
+    fn new(listener: TcpListener, reserve: File, capacity: usize, quiet: bool) -> Ctx {
+        let peer = common::localhost(0);
+        let conns = (0..capacity)
+            .map(|_| Conn {
+                fd: None,
+                start: 0,
+                end: 0,
+                // From the allocator's zeroed pages: the kernel backs a page only when a
+                // connection first touches it.
+                buf: vec![0; BUF]
+                    .into_boxed_slice()
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("BUF bytes")),
+                peer,
+            })
+            .collect();
+        Ctx {
+            listener,
+            reserve: Some(reserve),
+            conns,
+            free: (0..capacity).rev().collect(),
+            quiet,
+            served: 0,
+            echoed: 0,
         }
     }
-}
 
-fn on_resume<B: Backend, const N: usize>(lp: &mut Loop<B, N>, _ev: TimerEvent) {
-    let lfd = lp.context_mut().listener.as_raw_fd();
-    if let Err(e) = lp.register(lfd, Interest::READ, LISTENER, on_accept::<B, N>) {
-        eprintln!("cannot watch the listener again: {e}");
-        lp.stop();
-    }
-}
-
-fn add_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, stream: TcpStream, peer: SocketAddr) {
-    let ctx = lp.context_mut();
-    // Small echoes go out at once instead of waiting for Nagle's algorithm to batch them.
-    if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
-        return;
-    }
-    let Some(slot) = ctx.free.pop() else {
-        return refuse(ctx, peer, "table full");
-    };
-    let fd = stream.as_raw_fd();
-    match lp.register(fd, Interest::READ, slot, on_conn::<B, N>) {
-        Ok(_) => {}
-        Err(e) => {
-            let ctx = lp.context_mut();
-            ctx.free.push(slot);
-            let why = match e {
-                Error::Full => "table full",
-                Error::FdOutOfRange => "fd above the backend's limit",
-                _ => "cannot watch it",
-            };
-            // Dropping `stream` closes it: the client sees a clean end of stream.
-            return refuse(ctx, peer, why);
+    /// Fills a free slot with a connection the loop now watches for READ.
+    fn open(&mut self, slot: usize, fd: OwnedFd, peer: SocketAddr) {
+        self.served += 1;
+        if !self.quiet {
+            println!("{peer} connected");
+        }
+        if let Some(c) = self.conns.get_mut(slot) {
+            (c.fd, c.start, c.end, c.peer) = (Some(fd), 0, 0, peer);
         }
     }
-    let ctx = lp.context_mut();
-    ctx.served += 1;
-    if !ctx.quiet {
-        println!("{peer} connected");
-    }
-    if let Some(c) = ctx.conns.get_mut(slot) {
-        *c = Conn {
-            stream: Some(stream),
-            peer,
-            pending: Window::default(),
-            interest: Interest::READ,
-            eof: false,
-        };
-    }
-}
 
-fn refuse(ctx: &Ctx, peer: SocketAddr, why: &str) {
-    if !ctx.quiet {
-        println!("{peer} refused: {why}");
+    /// Empties a slot: its socket, still open, and its client's address.
+    fn take(&mut self, slot: usize) -> Option<(OwnedFd, SocketAddr)> {
+        let c = self.conns.get_mut(slot)?;
+        let fd = c.fd.take()?;
+        self.free.push(slot);
+        Some((fd, c.peer))
     }
-}
 
-/// What a connection should wait for, given its buffer.
-fn wanted(c: &Conn) -> Option<Interest> {
-    match (c.eof, c.pending.is_empty(), c.pending.is_full(BUF)) {
-        (true, true, _) => None,
-        (true, false, _) | (false, false, true) => Some(Interest::WRITE),
-        (false, true, _) => Some(Interest::READ),
-        (false, false, false) => Some(Interest::READ | Interest::WRITE),
-    }
-}
-
-/// The hot path: one `read` and one `send` per readiness, an `epoll_ctl` only when the
-/// buffer changes between empty, partly full and full.
-fn on_conn<B: Backend, const N: usize>(lp: &mut Loop<B, N>, ev: IoEvent) {
-    let ctx = lp.context_mut();
-    let (Some(c), Some(buf)) = (
-        ctx.conns.get_mut(ev.data),
-        ctx.bufs.get_mut(ev.data * BUF..(ev.data + 1) * BUF),
-    ) else {
-        return;
-    };
-    let Some(stream) = c.stream.as_ref() else {
-        return;
-    };
-    let mut failed = None;
-    if ev.ready.is_readable() && !c.eof && !c.pending.is_full(BUF) {
-        match c.pending.fill(buf, |b| rustix::io::read(stream, b)) {
-            Ok(0) => c.eof = true,
-            Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-            Err(e) => failed = Some(e),
+    fn refuse(&self, peer: SocketAddr, why: &str) {
+        if !self.quiet {
+            println!("{peer} refused: {why}");
         }
     }
-    if failed.is_none() && !c.pending.is_empty() {
-        // MSG_NOSIGNAL: a peer that is gone gives EPIPE here, not a SIGPIPE.
-        let sent = c.pending.drain(buf, |b| {
-            rustix::net::send(stream, b, rustix::net::SendFlags::NOSIGNAL)
+
+    /// Gives up the reserve fd to accept the waiting client and close it at once, then takes
+    /// the reserve back; whether a client was refused that way.
+    fn refuse_with_reserve(&mut self) -> bool {
+        self.reserve = None;
+        // The client is closed before the reserve is taken back: its fd is the one just freed.
+        let refused = self.listener.accept().map(|(stream, peer)| {
+            drop(stream);
+            peer
         });
-        match sent {
-            Ok(n) => ctx.echoed += n as u64,
-            Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-            Err(e) => failed = Some(e),
-        }
-    }
-    let want = if failed.is_some() { None } else { wanted(c) };
-    if want == Some(c.interest) {
-        return;
-    }
-    let fd = ev.fd;
-    match want {
-        Some(interest) => {
-            c.interest = interest;
-            if let Err(e) = lp.modify(fd, interest) {
-                close(lp, ev.data, Some(&e));
+        self.reserve = File::open("/dev/null").ok();
+        match refused {
+            Ok(peer) => {
+                self.refuse(peer, "out of file descriptors");
+                true
             }
+            Err(_) => false,
         }
-        None => match failed {
-            Some(e) => close(lp, ev.data, Some(&e)),
-            None => close(lp, ev.data, None),
-        },
     }
 }
 
-/// Unregisters and closes a connection (unregister first: the loop borrows fds by number).
-/// `why` is borrowed, not formatted into a `String`: closing allocates nothing.
-fn close<B: Backend, const N: usize>(
-    lp: &mut Loop<B, N>,
-    slot: usize,
-    why: Option<&dyn std::fmt::Display>,
-) {
-    let ctx = lp.context_mut();
-    let Some(c) = ctx.conns.get_mut(slot) else {
-        return;
-    };
-    let Some(stream) = c.stream.take() else {
-        return;
-    };
-    let peer = c.peer;
-    ctx.free.push(slot);
-    let quiet = ctx.quiet;
-    let _ = lp.unregister(stream.as_raw_fd());
-    drop(stream);
-    if !quiet {
-        match why {
-            Some(e) => println!("{peer} disconnected: {e}"),
-            None => println!("{peer} disconnected"),
+/// What `on_accept` does after a failed `accept`.
+enum Accept {
+    /// Take the next client.
+    Next,
+    /// Nothing more to accept now.
+    Done,
+    /// No fd left for the client.
+    OutOfFds,
+}
+
+fn accept_failed(e: &io::Error) -> Accept {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Accept::Done;
+    }
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
+        // The client gave up before we took it; take the next.
+        Some(Errno::CONNABORTED | Errno::INTR) => Accept::Next,
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => Accept::OutOfFds,
+        _ => {
+            eprintln!("accept: {e}");
+            Accept::Done
         }
+    }
+}
+
+/// Why `register` refused a client, as the line about it says.
+fn refusal(e: Error) -> &'static str {
+    match e {
+        Error::Full => "table full",
+        Error::FdOutOfRange => "fd above the backend's limit",
+        _ => "cannot watch it",
     }
 }

@@ -437,8 +437,14 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
     /// ev.run().unwrap();
     /// ```
     pub fn run(&mut self) -> Result<()> {
+        if self.selector.dispatching() {
+            return Err(Error::InDispatch);
+        }
+        // Cleared once: a turn that ends with it set ends the run, so every later turn of the
+        // run starts with it clear, as `run_once` would leave it.
+        self.stopped = false;
         loop {
-            self.run_once(None)?;
+            self.turn(None)?;
             if self.stopped {
                 return Ok(());
             }
@@ -482,7 +488,35 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
         }
         self.stopped = false;
         let start = self.dispatched;
-        // Signals read but not dispatched (a handler panicked) go first: no blocking before them.
+        self.turn(timeout)?;
+        Ok(self.dispatched.wrapping_sub(start))
+    }
+
+    /// One turn, inlined into [`run`](Self::run) and [`run_once`](Self::run_once), which have
+    /// checked that no turn is under way. Its hot path is a wait, the batch and one test each of
+    /// the timers and the stop flag; armed timers and signals left by a cut-short turn take
+    /// [`turn_slow`](Self::turn_slow).
+    #[inline(always)]
+    fn turn(&mut self, timeout: Option<Duration>) -> Result<()> {
+        #[cfg(feature = "signal")]
+        let cold = !self.timers.is_empty() || self.signals.pending();
+        #[cfg(not(feature = "signal"))]
+        let cold = !self.timers.is_empty();
+        if cold {
+            self.turn_slow(timeout)?;
+        } else {
+            self.wait_on_clock(timeout)?;
+            self.dispatch_batch(false);
+        }
+        Ok(())
+    }
+
+    /// [`turn`](Self::turn) with timers armed or signals waiting: the wait is shortened to the
+    /// next deadline, and made a poll when signals read by an earlier turn were not dispatched
+    /// (a handler panicked), which then go first.
+    #[cold]
+    #[inline(never)]
+    fn turn_slow(&mut self, timeout: Option<Duration>) -> Result<()> {
         #[cfg(feature = "signal")]
         let timeout = if self.signals.pending() {
             Some(Duration::ZERO)
@@ -490,19 +524,44 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
             timeout
         };
         self.wait(timeout)?;
+        self.dispatch_batch(true);
+        Ok(())
+    }
+
+    /// Dispatches what the wait just returned (signals left undispatched first, when
+    /// `signals_first`), then the due timers.
+    #[inline(always)]
+    fn dispatch_batch(&mut self, signals_first: bool) {
         let mut turn = Turn::begin(self);
         #[cfg(feature = "signal")]
-        turn.dispatch_signals();
+        if signals_first {
+            turn.dispatch_signals();
+        }
+        #[cfg(not(feature = "signal"))]
+        let _ = signals_first;
         // Each entry is read from the backend's buffer and checked against the live table as
         // it is dispatched (O(1)), so handlers may change registrations between entries.
         while let Some((key, ready)) = turn.selector.next_event() {
             turn.dispatch(key.fd(), ready, key.data());
         }
-        if !turn.stopped && !turn.timers.is_empty() {
-            turn.fire_timers();
-        }
+        // Ended here, where the loop above has just seen the batch empty, so ending it is one
+        // store; timers get a dispatch of their own.
         drop(turn);
-        Ok(self.dispatched.wrapping_sub(start))
+        if !self.timers.is_empty() {
+            self.fire_due();
+        }
+    }
+
+    /// Fires the due timers, unless a handler stopped the loop, in a dispatch of their own (a
+    /// timer's handler cannot start a turn).
+    #[cold]
+    #[inline(never)]
+    fn fire_due(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.selector.set_dispatching(true);
+        Turn(self).fire_timers();
     }
 
     /// Runs the handler of one ready registration. Only the user's handlers count here; the
@@ -529,9 +588,9 @@ struct Turn<'a, B: Backend, C, const N: usize, const T: usize, K: Clock>(
 );
 
 impl<'a, B: Backend, C, const N: usize, const T: usize, K: Clock> Turn<'a, B, C, N, T, K> {
+    /// Guards the dispatch that a successful [`Selector::wait`] has started.
     #[inline]
     fn begin(ev: &'a mut EventLoop<B, C, N, T, K>) -> Self {
-        ev.selector.set_dispatching(true);
         Turn(ev)
     }
 }

@@ -79,14 +79,22 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
     }
 
     /// The turn's wait: at most `timeout`, shortened to the next timer deadline, as the clock
-    /// says to wait it. A wait that found nothing is told to the clock (a virtual one moves to
-    /// the wait's end); its refusal ends the batch the wait began, so the loop stays as it was.
+    /// says to wait it.
     #[inline]
     pub(super) fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
         let wait = self.wait_timeout(timeout);
-        self.selector.wait(self.clock.backend_timeout(wait))?;
+        self.wait_on_clock(wait)
+    }
+
+    /// A wait of `timeout` as the clock says to wait it (no timer to shorten it: the fast path
+    /// when none is armed). A wait that found nothing is told to the clock (a virtual one moves
+    /// to the wait's end); its refusal ends the batch the wait began, so the loop stays as it
+    /// was. On the real clock both hooks are empty and inline to nothing.
+    #[inline(always)]
+    pub(super) fn wait_on_clock(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.selector.wait(self.clock.backend_timeout(timeout))?;
         if !self.selector.has_events() {
-            if let Err(e) = self.clock.waited(wait) {
+            if let Err(e) = self.clock.waited(timeout) {
                 self.selector.set_dispatching(false);
                 return Err(e);
             }

@@ -842,6 +842,11 @@ fn instructions(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) 
         }
         md.push('\n');
     }
+    let span = out
+        .lines()
+        .find_map(|l| Some(json_num(l, "k2")? - json_num(l, "k1")?))
+        .unwrap_or(0.0);
+    where_by_function(md, &dir, &servers, span);
     if let Some(ann) = which("callgrind_annotate") {
         for (name, rows) in [("sel_echo", 14), ("echo_server", 14)] {
             let file = dir.join(format!("{name}.cg"));
@@ -879,6 +884,85 @@ fn instructions(ctx: &mut Ctx, md: &mut String, summary: &mut Vec<[String; 4]>) 
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Where each server's instructions go, by function (code inlined into a function counts in
+/// it) and, within the function, by the source file the instructions come from: the sums of
+/// the K2 − K1 difference profiles that `icount --annotate` wrote, per round trip.
+fn where_by_function(md: &mut String, dir: &Path, servers: &[&str], span: f64) {
+    if span <= 0.0 {
+        return;
+    }
+    let mut rows = Vec::new();
+    for name in servers {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.cg"))) else {
+            continue;
+        };
+        // (function, file) -> Ir; the difference profile has one `fl=`, `fn=` and
+        // `line cost` per row, names written out in full.
+        let mut by: Vec<((String, String), u64)> = Vec::new();
+        let (mut file, mut func) = (String::new(), String::new());
+        for l in text.lines() {
+            if let Some(v) = l.strip_prefix("fl=") {
+                file = v.to_string();
+            } else if let Some(v) = l.strip_prefix("fn=") {
+                func = v.to_string();
+            } else if let Some(cost) = l
+                .split_once(' ')
+                .filter(|(line, _)| line.chars().all(|c| c.is_ascii_digit()))
+                .and_then(|(_, c)| c.trim().parse::<u64>().ok())
+            {
+                let key = (func.clone(), file.clone());
+                match by.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, c)) => *c += cost,
+                    None => by.push((key, cost)),
+                }
+            }
+        }
+        // (function, its Ir, its Ir per source file)
+        type Costs = Vec<(String, u64)>;
+        let mut funcs: Vec<(String, u64, Costs)> = Vec::new();
+        for ((func, file), cost) in by {
+            match funcs.iter_mut().find(|(f, _, _)| *f == func) {
+                Some((_, total, files)) => {
+                    *total += cost;
+                    files.push((file, cost));
+                }
+                None => funcs.push((func, cost, vec![(file, cost)])),
+            }
+        }
+        funcs.sort_by_key(|f| std::cmp::Reverse(f.1));
+        for (func, total, mut files) in funcs {
+            let per = total as f64 / span;
+            if per < 0.5 {
+                continue;
+            }
+            files.sort_by_key(|f| std::cmp::Reverse(f.1));
+            let from: Vec<String> = files
+                .iter()
+                .map(|(f, c)| (f, *c as f64 / span))
+                .filter(|(_, c)| *c >= 0.5)
+                .map(|(f, c)| format!("{} `{f}`", num(Some(c), 0)))
+                .collect();
+            rows.push(format!(
+                "| {name} | `{func}` | {} | {} |",
+                num(Some(per), 0),
+                from.join(", ")
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Where each server's instructions go, by function (code inlined into a function counts \
+         in it; functions under one instruction per round trip left out) and, within each, by \
+         the source file they come from (the K2 − K1 difference profiles of `icount \
+         --annotate`, per round trip):\n\n\
+         | server | function | per round trip | from (per round trip, source file) |\n|---|---|---:|---|\n{}\n",
+        rows.join("\n")
+    );
 }
 
 fn micro(ctx: &mut Ctx, sub: &str) -> Vec<String> {
