@@ -7,9 +7,11 @@
 //! - `io`: the user's fd registrations;
 //! - `timers`: timers, and firing the due ones;
 //! - `signals` (feature `signal`): signals, and dispatching them;
-//! - `wake`: the waker.
+//! - `wake`: the waker;
+//! - `time`: the loop's clock, and the wait it decides;
+//! - `sim` (feature `sim`): the simulated backend's handle, for tests.
 //!
-//! Imports point one way: those four import from this file and from `event` (what handlers
+//! Imports point one way: those files import from this file and from `event` (what handlers
 //! are told), this file only from `event`, and `event` from none of them. The loop, the handler
 //! types and the entry share this file because they name each other (the loop holds entries,
 //! an entry holds a handler, a handler takes the loop).
