@@ -16,7 +16,8 @@ use rustix::fd::RawFd;
 pub struct IoEvent {
     /// The registered fd.
     pub fd: RawFd,
-    /// Its readiness, masked to the registered interest (plus `HUP` / `ERROR`).
+    /// Its readiness, masked to the registered interest (plus `HUP` / `ERROR`, and
+    /// `READ_CLOSED` with `READ`: see [`Ready`]).
     pub ready: Ready,
     /// The data given at registration (or by
     /// [`EventLoop::set_handler`](crate::EventLoop::set_handler)), as Python's `key.data`.
