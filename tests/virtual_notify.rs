@@ -1,8 +1,9 @@
 //! `examples/notify_daemon.rs`'s own handlers in virtual time: the example's `Loop` alias is
 //! picosel's epoll loop on a virtual clock in a test build, so this test runs a simulated day
-//! with `WATCHDOG_USEC` of 30 s against a real, test-owned notify socket and a file standing
-//! for `/dev/watchdog`, and asserts the exact cadence: every `WATCHDOG=1`, `STATUS=` and pet
-//! on its grid, with the virtual time of the turn that sent it; and a stalled loop's gap.
+//! with `WATCHDOG_USEC` of 30 s against a real, test-owned notify socket (an abstract name, or
+//! a path) and a file standing for `/dev/watchdog`, and asserts the exact cadence: every
+//! `WATCHDOG=1`, `STATUS=` and pet on its grid, with the virtual time of the turn that sent
+//! it; and a stalled loop's gap.
 //!
 //! The socket's queue is finite (`net.unix.max_dgram_qlen`): it is drained after every turn of
 //! the loop, which sends at most three datagrams, so none is dropped.
@@ -53,8 +54,17 @@ impl Seen {
     }
 }
 
+/// Where the manager's socket is bound: `$NOTIFY_SOCKET`'s two forms.
+#[derive(Clone, Copy)]
+enum Address {
+    /// `@name`.
+    Abstract,
+    /// A path in the test's directory.
+    Path,
+}
+
 /// The example's daemon on its test loop, wired as its `main` wires it, with the manager's
-/// socket (an abstract name) and the device file owned by the test.
+/// socket and the device file owned by the test.
 struct Service {
     lp: Loop,
     manager: UnixDatagram,
@@ -64,7 +74,7 @@ struct Service {
 }
 
 impl Service {
-    fn start(name: &str) -> Service {
+    fn start(name: &str, address: Address) -> Service {
         let dir =
             std::env::temp_dir().join(format!("picosel-vnotify-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -72,11 +82,19 @@ impl Service {
         let device = dir.join("watchdog");
         std::fs::write(&device, b"").unwrap();
 
-        let address = format!("picosel-vnotify-{}-{name}", std::process::id());
-        let manager =
-            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&address).unwrap()).unwrap();
+        let (manager, at) = match address {
+            Address::Abstract => {
+                let name = format!("picosel-vnotify-{}-{name}", std::process::id());
+                let addr = SocketAddr::from_abstract_name(&name).unwrap();
+                (UnixDatagram::bind_addr(&addr).unwrap(), format!("@{name}"))
+            }
+            Address::Path => {
+                let path = dir.join("notify");
+                let at = path.to_str().unwrap().to_string();
+                (UnixDatagram::bind(&path).unwrap(), at)
+            }
+        };
         manager.set_nonblocking(true).unwrap();
-        let at = format!("@{address}");
         let me = std::process::id();
         let notifier =
             Notifier::from_vars(Some(at.as_bytes()), Some(WATCHDOG_USEC), None, me).unwrap();
@@ -242,11 +260,11 @@ fn check(s: &Service, want: &Grids) {
     assert_eq!(seen.datagrams.len(), total);
 }
 
-/// A day with a 30 s watchdog: 5,760 keep-alives, exactly every 15 s; 1,440 jobs; 17,280 pets
+/// A day with a 30 s watchdog, the manager at an abstract address: 5,760 keep-alives, exactly every 15 s; 1,440 jobs; 17,280 pets
 /// every 5 s; STOPPING=1 and the magic `V` at the end.
 #[test]
 fn a_day_of_keep_alives_on_the_15_s_grid() {
-    let mut s = Service::start("day");
+    let mut s = Service::start("day", Address::Abstract);
     s.run_until(DAY);
     let bytes = s.terminate();
     let want = Grids::new(DAY, Duration::ZERO);
@@ -263,7 +281,7 @@ fn a_day_of_keep_alives_on_the_15_s_grid() {
     assert_eq!(s.seen.statuses().last(), Some(&(DAY, "1440 jobs done")));
 }
 
-/// A handler stuck for 130 s at noon (the clock moves, the loop does not turn): no keep-alive
+/// A handler stuck for 130 s at noon, the manager at a path (the clock moves, the loop does not turn): no keep-alive
 /// and no pet for exactly 130 s, longer than the 30 s interval, so the manager would kill the
 /// service; then one late keep-alive, pet and job, and the grids go on. The stall swallows
 /// 7 keep-alives, 25 pets and 1 job.
@@ -271,7 +289,7 @@ fn a_day_of_keep_alives_on_the_15_s_grid() {
 fn a_handler_stuck_for_130_s_leaves_exactly_a_130_s_gap() {
     let noon = DAY / 2;
     let stall = Duration::from_secs(130);
-    let mut s = Service::start("stuck");
+    let mut s = Service::start("stuck", Address::Path);
     s.run_until(noon);
     s.lp.clock_mut().advance(stall);
     // One turn, at once: the three overdue timers fire, each once.
