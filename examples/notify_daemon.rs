@@ -31,12 +31,16 @@
 //!
 //! Without `$NOTIFY_SOCKET` nothing is sent and nothing fails; without `--watchdog-device`
 //! no device is used. `--help` lists every option with its default.
+//!
+//! The loop type is one alias that a test build switches to picosel's epoll loop on a virtual
+//! clock: `tests/virtual_notify.rs` runs this file's own handlers for a simulated day against
+//! a test-owned notify socket and a file standing for the device, with the exact cadence.
 
 mod common;
 
-use picosel::{
-    block_signals, DefaultEventLoop, Notifier, Signal, SignalEvent, TimerEvent, WatchdogDevice,
-};
+#[cfg(not(test))]
+use picosel::DefaultEventLoop;
+use picosel::{block_signals, Notifier, Signal, SignalEvent, TimerEvent, WatchdogDevice};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -65,16 +69,50 @@ from is gone, stop as for SIGTERM.
 SIGINT, SIGTERM: STOPPING=1, disarm the device, exit 0.",
 };
 
-/// The loop watches only its signalfd; three timers: the job, the keep-alive, the pet.
-type Loop = DefaultEventLoop<Daemon, 2, 3>;
+/// The loop watches only its signalfd; three timers: the job, the keep-alive, the pet. Tests
+/// run the same handlers on epoll with a virtual clock: real sockets, simulated time.
+#[cfg(not(test))]
+pub(crate) type Loop = DefaultEventLoop<Daemon, 2, 3>;
+#[cfg(test)]
+pub(crate) type Loop = picosel::VirtualEventLoop<Daemon, 2, 3>;
 
-struct Daemon {
+/// The signals the loop always takes (SIGUSR1 joins them with `--hang-on-usr1`).
+pub(crate) const SIGNALS: [Signal; 3] = [Signal::HUP, Signal::INT, Signal::TERM];
+
+pub(crate) struct Daemon {
     notifier: Notifier,
     /// `None` without `--watchdog-device`, and once disarmed.
     watchdog: Option<WatchdogDevice>,
-    jobs: u64,
+    pub(crate) jobs: u64,
     /// The last pet failed: reported once, not on every pet.
     pet_failing: bool,
+}
+
+impl Daemon {
+    /// A daemon that notifies through `notifier` and pets `watchdog`, no job done yet.
+    pub(crate) fn new(notifier: Notifier, watchdog: Option<WatchdogDevice>) -> Daemon {
+        Daemon {
+            notifier,
+            watchdog,
+            jobs: 0,
+            pet_failing: false,
+        }
+    }
+
+    /// Start-up is done: `READY=1`, then the first `STATUS=`.
+    pub(crate) fn announce(&self) -> picosel::Result<()> {
+        self.notifier
+            .ready()
+            .and_then(|()| self.notifier.status("0 jobs done"))
+    }
+
+    /// The clean stop's last act: the magic `V` to the device, if there is one.
+    pub(crate) fn disarm(&mut self) -> picosel::Result<()> {
+        match self.watchdog.take() {
+            Some(wd) => wd.close_cleanly(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The daemon's work, here only counted; the count is what the manager shows.
@@ -106,7 +144,7 @@ fn on_pet(ev: &mut Loop, _t: TimerEvent) {
 
 /// SIGINT, SIGTERM, and SIGHUP from a terminal that went away: stop. SIGHUP asking for a
 /// reload: nothing to reload. SIGUSR1 (only watched with `--hang-on-usr1`): hang.
-fn on_signal(ev: &mut Loop, sig: SignalEvent) {
+pub(crate) fn on_signal(ev: &mut Loop, sig: SignalEvent) {
     if sig.signal == Signal::USR1 {
         println!("SIGUSR1: hanging; the keep-alives and the pets stop now");
         loop {
@@ -123,7 +161,7 @@ fn on_signal(ev: &mut Loop, sig: SignalEvent) {
 }
 
 /// The timers: the job; the keep-alive, when the manager asked for one; the pet, with a device.
-fn arm_timers(ev: &mut Loop, work: Duration, pet: Duration) -> picosel::Result<()> {
+pub(crate) fn arm_timers(ev: &mut Loop, work: Duration, pet: Duration) -> picosel::Result<()> {
     ev.add_periodic(work, 0, on_work)?;
     if let Some(period) = ev.context().notifier.watchdog_period() {
         ev.add_periodic(period, 0, on_keep_alive)?;
@@ -153,7 +191,7 @@ fn main() -> ExitCode {
         }
     }
     // No thread was started yet: block the signals now, so they only come through the loop.
-    let mut signals = vec![Signal::HUP, Signal::INT, Signal::TERM];
+    let mut signals = SIGNALS.to_vec();
     if hang_on_usr1 {
         signals.push(Signal::USR1);
     }
@@ -199,12 +237,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut ev = Loop::new(Daemon {
-        notifier,
-        watchdog,
-        jobs: 0,
-        pet_failing: false,
-    });
+    let mut ev = Loop::new(Daemon::new(notifier, watchdog));
     for sig in signals {
         if let Err(e) = ev.add_signal(sig, on_signal) {
             eprintln!("notify_daemon: cannot watch {sig}: {e}");
@@ -236,12 +269,7 @@ fn main() -> ExitCode {
         _ => "no watchdog device".to_string(),
     };
     println!("ready: {manager}; {device_line}");
-    let d = ev.context();
-    if let Err(e) = d
-        .notifier
-        .ready()
-        .and_then(|()| d.notifier.status("0 jobs done"))
-    {
+    if let Err(e) = ev.context().announce() {
         // The manager may be restarting; it gets the next STATUS= and keep-alive.
         eprintln!("notify_daemon: cannot notify the service manager: {e}");
     }
@@ -252,11 +280,9 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let d = ev.context_mut();
-    if let Some(wd) = d.watchdog.take() {
-        if let Err(e) = wd.close_cleanly() {
-            eprintln!("notify_daemon: the watchdog device stays armed: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = d.disarm() {
+        eprintln!("notify_daemon: the watchdog device stays armed: {e}");
+        return ExitCode::FAILURE;
     }
     // After a SIGHUP from a closed terminal, stdout may be gone: no panic then.
     common::last_words(format_args!("stopped after {} jobs", d.jobs));
