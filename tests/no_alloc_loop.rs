@@ -1,7 +1,10 @@
 //! Zero heap allocations in the event loop (CONFORMANCE 26): creating a loop, then thousands
 //! of register / dispatch / modify / unregister cycles with one-shot, cancelled and periodic
 //! timers, raised signals and waker wakes, on each backend, allocate nothing; nor do the
-//! wall-clock sources. A counting global
+//! wall-clock sources. The other daemon sources are counted where their fixtures live: the
+//! child watcher in `tests/child.rs` (open, register, dispatch and reap, on every backend),
+//! the notifier and the watchdog in `tests/notify.rs`, the virtual clock and the simulated
+//! backend below and in `tests/no_alloc.rs`. A counting global
 //! allocator counts the allocations made by this thread while armed.
 
 use picosel::backend::Backend;
