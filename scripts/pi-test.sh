@@ -28,8 +28,8 @@
 #     `qemu-arm -cpu arm1176` (the Pi Zero's CPU, which refuses any ARMv7 instruction).
 #  5. Sizes and results: every binary size it measures and every suite result goes into
 #     Markdown tables, printed at the end; with `--write-docs` they replace the blocks between
-#     the `pi-sizes`, `firmware-sizes` and `suite-results` markers in docs/raspberry-pi.md, so
-#     its figures are always a measurement.
+#     the `pi-sizes`, `firmware-sizes` and `suite-results` markers in docs/raspberry-pi.md (and
+#     the last two in README.md), so their figures are always a measurement.
 #
 # Any failing build, test or echo check fails the script (non-zero exit).
 #
@@ -506,7 +506,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # The suite where no toolchain here can build it: each says exactly why.
 step "test suite: targets without a usable standard library here"
-not_run armv7-unknown-linux-musleabihf "rustup cannot download its rust-std here, and -Zbuild-std cannot replace it: musl's crt1.o and libc.a ship only in that rust-std (the no-libc firmware above is this board's static build)"
+not_run armv7-unknown-linux-musleabihf "rustup cannot download its rust-std here, and -Zbuild-std cannot replace it: musl's crt1.o and libc.a ship only in that rust-std (the no-libc firmware daemons are this board's static build)"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
 not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no AtomicU64, which tests/example_echo.rs and tests/stress_signals.rs use"
 
@@ -543,20 +543,24 @@ RUSTC=$(rustc --version)
 cat "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
 if [ "$WRITE_DOCS" = 1 ]; then
   if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ]; then
-    python3 - "$ROOT/docs/raspberry-pi.md" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
+    # docs/raspberry-pi.md has every block; the README the suite results and firmware sizes.
+    python3 - "$ROOT" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
 import re, sys
-readme, *blocks = sys.argv[1:]
-text = open(readme).read()
-for path in blocks:
-    block = open(path).read().rstrip("\n")
-    name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
-    pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
-    if not pattern.search(text):
-        sys.exit("docs/raspberry-pi.md has no %s markers" % name)
-    text = pattern.sub(lambda _: block, text, count=1)
-open(readme, "w").write(text)
+root, *blocks = sys.argv[1:]
+for doc, wanted in (("docs/raspberry-pi.md", None), ("README.md", {"suite-results", "firmware-sizes"})):
+    text = open("%s/%s" % (root, doc)).read()
+    for path in blocks:
+        block = open(path).read().rstrip("\n")
+        name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
+        if wanted is not None and name not in wanted:
+            continue
+        pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
+        if not pattern.search(text):
+            sys.exit("%s has no %s markers" % (doc, name))
+        text = pattern.sub(lambda _: block, text, count=1)
+    open("%s/%s" % (root, doc), "w").write(text)
 PY
-    echo "docs/raspberry-pi.md: size tables written"
+    echo "docs/raspberry-pi.md and README.md: tables written"
   else
     skipped "size tables not written (a target could not be measured here)"
   fi
