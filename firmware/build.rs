@@ -13,6 +13,8 @@
 //!   of `.got` and `.data.rel.ro` is given up, not correctness.
 //! - `--build-id=none`: drops a 36-byte note nobody reads on the device.
 //! - `-z noexecstack`: the stack stays non-executable without a `.note.GNU-stack` from crt files.
+//! - no-eh-frame.ld and `--no-eh-frame-hdr`: no unwind tables, which nothing reads in a
+//!   `panic = "abort"` binary without an unwinder.
 fn main() {
     // src/start.rs takes the program entry from src/start/ARCH.s.
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -30,8 +32,12 @@ fn main() {
         "-Wl,-z,norelro",
         "-Wl,--build-id=none",
         "-Wl,-z,noexecstack",
+        "-Wl,--no-eh-frame-hdr",
     ] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{dir}/no-eh-frame.ld");
+    println!("cargo:rerun-if-changed=no-eh-frame.ld");
     println!("cargo:rerun-if-changed=build.rs");
 }
