@@ -275,7 +275,7 @@ run_suite() {
     rc=0
     while read -r bin name; do
       retried=1
-      # shellcheck disable=SC2086 # `$bin` is `--lib` or `--test NAME`
+      # shellcheck disable=SC2086 # `$bin` is one word: `--lib` or `--test=NAME`
       if [ "$bin" = --doc ] || ! "$@" --target "$t" $bin -- --exact "$name" >"$WORK/retry.log" 2>&1 ||
         ! grep -q '^test result: ok\. 1 passed' "$WORK/retry.log"; then
         rc=1
@@ -285,7 +285,7 @@ run_suite() {
       echo "FLAKY: $name ($bin) on $t failed, then passed when run again alone"
       flaky+=("$name")
     done < <(awk '/^     Running unittests src\/lib\.rs/ { b = "--lib" }
-      /^     Running tests\// { n = $2; sub(/^tests\//, "", n); sub(/\.rs$/, "", n); b = "--test " n }
+      /^     Running tests\// { n = $2; sub(/^tests\//, "", n); sub(/\.rs$/, "", n); b = "--test=" n }
       /^   Doc-tests/ { b = "--doc" }
       /^test .* \.\.\. FAILED$/ { print b, $2 }' "$WORK/test-$t.log")
     [ "$retried" = 1 ] && [ "$rc" -eq 0 ] || fail "cargo test --target $t"
