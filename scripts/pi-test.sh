@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# Raspberry Pi checks from a PC: cross-build picosel for the Pi's targets and run its whole test
-# suite and its echo servers under qemu-user. Run from anywhere: `bash scripts/pi-test.sh`.
+# Raspberry Pi and embedded-board checks from a PC: cross-build picosel for the boards' targets
+# and run its whole test suite and its echo servers under qemu-user. Run from anywhere:
+# `bash scripts/pi-test.sh`.
 #
 #  1. Installs what is missing: `rustup target add` for aarch64-unknown-linux-gnu,
-#     armv7-unknown-linux-gnueabihf, aarch64-unknown-linux-musl and armv7-unknown-linux-musleabihf;
-#     Debian's gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf and qemu-user-static (apt-get, as
-#     root or through `sudo -n`). What cannot be installed is reported as a `SKIPPED: ...` line
-#     and the checks that need it are left out; that alone does not fail the script.
-#  2. `cargo test --target T` for aarch64 (64-bit Raspberry Pi OS) and armv7 (32-bit): the
-#     library's unit tests, every integration test and the doc tests, all run under qemu-user
-#     through the runners in .cargo/config.toml.
+#     armv7-unknown-linux-gnueabihf, riscv64gc-unknown-linux-gnu, aarch64-unknown-linux-musl and
+#     armv7-unknown-linux-musleabihf; the nightly $NIGHTLY with rust-src (for -Zbuild-std);
+#     Debian's gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf, gcc-riscv64-linux-gnu,
+#     gcc-mipsel-linux-gnu, gcc-arm-linux-gnueabi, libc6-dev-armel-cross and qemu-user-static (apt-get, as root or through `sudo -n`). What
+#     cannot be installed is reported as a `SKIPPED: ...` line and the checks that need it are
+#     left out; that alone does not fail the script.
+#  2. `cargo test --target T` for aarch64 (64-bit Raspberry Pi OS), armv7 (32-bit) and riscv64
+#     (VisionFive 2, Milk-V): the library's unit tests, every integration test and the doc
+#     tests, all run under qemu-user through the runners in .cargo/config.toml (riscv64's
+#     linker and runner are set below, as CARGO_TARGET_* variables); and for ARMv6 (Pi Zero,
+#     Pi 1) as arm-unknown-linux-gnueabi, std built from source by the nightly against Debian's
+#     armel glibc, under `qemu-arm -cpu arm1176`. Where no toolchain here can run the suite
+#     (armv7 musl, ARMv6 hard-float, mipsel) a SKIPPED line says exactly why.
 #  3. The echo example, built fully static and size-optimised (profile release-small,
 #     aarch64-unknown-linux-musl), and the debug glibc build, each served from qemu-aarch64 to a
 #     client on the host that checks the echoes byte for byte.
 #  4. firmware/: the `#![no_std]`, `#![no_main]` echo daemon on picosel and the bare rustix
-#     epoll loop it is compared with; the daemon must strip to at most 16 KiB. Both are served
-#     from qemu-aarch64 to the host client.
-#  5. Sizes: every binary size it measures goes into two Markdown tables, printed at the end;
-#     with `--write-docs` they replace the blocks between the `pi-sizes` and
-#     `firmware-sizes` markers in docs/raspberry-pi.md, so its figures are always a measurement.
+#     epoll loop it is compared with, with their own `_start` and no C library, for x86_64 (the
+#     host, stable Rust), aarch64, armv7, ARMv6 (Pi Zero / Pi 1), riscv64 and mipsel (nightly
+#     $NIGHTLY, -Zbuild-std=core); the daemon must strip to at most 16 KiB. Each is served to
+#     the host client: natively on x86_64, else from qemu-user, the ARMv6 build from
+#     `qemu-arm -cpu arm1176` (the Pi Zero's CPU, which refuses any ARMv7 instruction).
+#  5. Sizes and results: every binary size it measures and every suite result goes into
+#     Markdown tables, printed at the end; with `--write-docs` they replace the blocks between
+#     the `pi-sizes`, `firmware-sizes` and `suite-results` markers in docs/raspberry-pi.md (and
+#     the last two in README.md), so their figures are always a measurement.
 #
 # Any failing build, test or echo check fails the script (non-zero exit).
+#
+# $PI_SUITES, when set, names the targets whose suite is run (space-separated; default: all of
+# GNU_TARGETS below); `PI_SUITES=none` runs no suite, for working on the other steps.
 #
 # Build directory: $PI_TARGET_DIR, default `target/pi` in the repository (not the usual
 # target/, because step 2 puts small wrapper scripts in place of the example binaries there;
@@ -33,6 +47,11 @@ WRITE_DOCS=0
 PI_TARGET_DIR=${PI_TARGET_DIR:-$ROOT/target/pi}
 export CARGO_TARGET_DIR=$PI_TARGET_DIR
 mkdir -p "$PI_TARGET_DIR"
+
+# The one nightly used for -Zbuild-std (targets whose standard library rustup cannot
+# download, and the no-libc firmware, whose `core` must carry compiler-builtins' memcpy and
+# memset). Pinned by date: a newer nightly is a deliberate change of this line.
+NIGHTLY=nightly-2026-05-20
 
 START=$SECONDS
 WORK=$(mktemp -d)
@@ -62,7 +81,7 @@ timed() {
   return "$rc"
 }
 
-GNU_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+GNU_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf riscv64gc-unknown-linux-gnu)
 MUSL_TARGETS=(aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
 
 # The qemu-user command line for a target, as in .cargo/config.toml.
@@ -72,13 +91,29 @@ runner() {
     armv7-unknown-linux-gnueabihf) echo "qemu-arm-static -L /usr/arm-linux-gnueabihf" ;;
     aarch64-unknown-linux-musl) echo "qemu-aarch64-static" ;;
     armv7-unknown-linux-musleabihf) echo "qemu-arm-static" ;;
+    riscv64gc-unknown-linux-gnu) echo "qemu-riscv64-static -L /usr/riscv64-linux-gnu" ;;
+    arm-unknown-linux-gnueabi) echo "qemu-arm-static -cpu arm1176 -L /usr/arm-linux-gnueabi" ;;
   esac
 }
+# The suite's step names a target's skipped suites with the reason, in the results table too.
+not_run() {
+  skipped "test suite on $1 ($2)"
+  suite_row "$1" "not run" "SKIPPED: $2"
+}
+# The repository's .cargo/config.toml names the Pi targets' linkers and runners; riscv64's are
+# given here.
+export CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER=riscv64-linux-gnu-gcc
+CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER=$(runner riscv64gc-unknown-linux-gnu)
+export CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER
+export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_LINKER=arm-linux-gnueabi-gcc
+CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_RUNNER=$(runner arm-unknown-linux-gnueabi)
+export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_RUNNER
 # The tools a target needs on the PATH: its linker and its emulator.
 tools() {
   case $1 in
     aarch64-*) echo "aarch64-linux-gnu-gcc qemu-aarch64-static" ;;
     armv7-*) echo "arm-linux-gnueabihf-gcc qemu-arm-static" ;;
+    riscv64*) echo "riscv64-linux-gnu-gcc qemu-riscv64-static" ;;
   esac
 }
 have_tools() {
@@ -97,9 +132,13 @@ rustc --version
 missing_pkgs=()
 command -v aarch64-linux-gnu-gcc >/dev/null || missing_pkgs+=(gcc-aarch64-linux-gnu)
 command -v arm-linux-gnueabihf-gcc >/dev/null || missing_pkgs+=(gcc-arm-linux-gnueabihf)
-if ! command -v qemu-aarch64-static >/dev/null || ! command -v qemu-arm-static >/dev/null; then
-  missing_pkgs+=(qemu-user-static)
-fi
+command -v riscv64-linux-gnu-gcc >/dev/null || missing_pkgs+=(gcc-riscv64-linux-gnu)
+command -v mipsel-linux-gnu-gcc >/dev/null || missing_pkgs+=(gcc-mipsel-linux-gnu)
+command -v arm-linux-gnueabi-gcc >/dev/null || missing_pkgs+=(gcc-arm-linux-gnueabi)
+[ -d /usr/arm-linux-gnueabi/lib ] || missing_pkgs+=(libc6-dev-armel-cross)
+for q in qemu-aarch64-static qemu-arm-static qemu-riscv64-static qemu-mipsel-static; do
+  command -v "$q" >/dev/null || { missing_pkgs+=(qemu-user-static) && break; }
+done
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
@@ -125,6 +164,21 @@ for t in "${GNU_TARGETS[@]}" "${MUSL_TARGETS[@]}"; do
     fi
   fi
 done
+
+# The pinned nightly with rust-src, for -Zbuild-std.
+have_nightly() {
+  local sysroot
+  sysroot=$(rustup run "$NIGHTLY" rustc --print sysroot 2>/dev/null) &&
+    [ -d "$sysroot/lib/rustlib/src/rust/library/core" ]
+}
+if ! command -v rustup >/dev/null; then
+  skipped "$NIGHTLY (no rustup to install it; the -Zbuild-std builds are left out)"
+elif ! have_nightly; then
+  echo "installing $NIGHTLY with rust-src"
+  timed "rustup toolchain install $NIGHTLY" \
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src >"$WORK/rustup.log" 2>&1 ||
+    skipped "$NIGHTLY ($(grep -m1 '^error' "$WORK/rustup.log" || echo 'rustup toolchain install failed'); the -Zbuild-std builds are left out)"
+fi
 
 usable() { have_std "$1" && have_tools "$1"; }
 for t in "${GNU_TARGETS[@]}" "${MUSL_TARGETS[@]}"; do
@@ -172,35 +226,96 @@ wrap_examples() {
   done
 }
 
+# One row per target in the suite-results table: what ran, what passed, what was skipped.
+SUITE_RESULTS=$WORK/suite-results.md
+: >"$SUITE_RESULTS"
+suite_row() { printf '| `%s` | %s | %s |\n' "$1" "$2" "$3" >>"$SUITE_RESULTS"; }
+# "N passed, M ignored, K skipped under emulation", summed over a `cargo test` log.
+suite_counts() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i - 1); if ($i ~ /^ignored/) g += $(i - 1) } }
+    /^(skipped|SKIPPED): / { s++ }
+    END { printf "%d passed, %d ignored, %d skipped under emulation", p, g, s }' "$1"
+}
+
+# `run_suite TARGET DESCRIPTION CARGO...`: the whole suite for TARGET under its runner, with
+# CARGO (`cargo`, or the nightly with -Zbuild-std) before each subcommand's arguments.
 ran_suite=()
-for t in "${GNU_TARGETS[@]}"; do
-  usable "$t" || continue
-  step "test suite on $t under $(runner "$t" | cut -d' ' -f1)"
-  timed "build $t" cargo test --target "$t" --no-run --quiet || fail "building the tests for $t"
+run_suite() {
+  local t=$1 what=$2 rc=0 t0
+  shift 2
+  case " ${PI_SUITES:-$t} " in *" $t "*) ;; *)
+    echo "suite on $t left out (PI_SUITES=$PI_SUITES)"
+    return 0
+    ;;
+  esac
+  step "test suite on $t under $(runner "$t")"
+  timed "build $t" "$@" --target "$t" --no-run --quiet || fail "building the tests for $t"
   wrap_examples "$t"
   # `--lib --tests` and `--doc`, not a plain `cargo test`: that would build the examples again
   # and, even with nothing to rebuild, put the ARM binaries back over the wrappers.
   t0=$SECONDS
-  rc=0
   # --show-output: a test that cannot run here says so on stderr with a line starting
   # `skipped:` or `SKIPPED:` and returns; those lines are shown below as SKIPPED, with the
   # test's name.
-  cargo test --target "$t" --lib --tests --no-fail-fast -- --show-output >"$WORK/test-$t.log" 2>&1 || rc=$?
-  cargo test --target "$t" --doc >>"$WORK/test-$t.log" 2>&1 || rc=$?
+  "$@" --target "$t" --lib --tests --no-fail-fast -- --show-output >"$WORK/test-$t.log" 2>&1 || rc=$?
+  "$@" --target "$t" --doc >>"$WORK/test-$t.log" 2>&1 || rc=$?
   grep -E '^(     Running|   Doc-tests|test result|test .* FAILED)' "$WORK/test-$t.log" || true
   awk -v t="$t" '/^     Running / { file = $2 } /^---- .* stdout ----$/ { name = $2 }
     /^(skipped|SKIPPED): / { sub(/^(skipped|SKIPPED): /, ""); printf "SKIPPED: %s %s on %s (%s)\n", file, name, t, $0 }' \
     "$WORK/test-$t.log"
   printf -- '--- test %s: %ds\n' "$t" "$((SECONDS - t0))"
+  # Under emulation on a busy 2-core machine a test with a time limit can miss it (a child
+  # process that qemu starts slowly, 5 timer ticks in 50 ms): each failed unit or integration
+  # test runs once more on its own. One that passes then is reported as FLAKY, by name, in the
+  # output and the results table; one that fails again, or any failed doc test, fails the run.
+  local flaky=() retried=0 bin name
   if [ "$rc" -ne 0 ]; then
     sed -n '/^failures:/,/^test result/p' "$WORK/test-$t.log" | head -300 >&2
     grep -E '^error' "$WORK/test-$t.log" >&2 || true
-    fail "cargo test --target $t (exit $rc)"
+    rc=0
+    while read -r bin name; do
+      retried=1
+      # shellcheck disable=SC2086 # `$bin` is one word: `--lib` or `--test=NAME`
+      if [ "$bin" = --doc ] || ! "$@" --target "$t" $bin -- --exact "$name" >"$WORK/retry.log" 2>&1 ||
+        ! grep -q '^test result: ok\. 1 passed' "$WORK/retry.log"; then
+        rc=1
+        cat "$WORK/retry.log" >&2 2>/dev/null || true
+        continue
+      fi
+      echo "FLAKY: $name ($bin) on $t failed, then passed when run again alone"
+      flaky+=("$name")
+    done < <(awk '/^     Running unittests src\/lib\.rs/ { b = "--lib" }
+      /^     Running tests\// { n = $2; sub(/^tests\//, "", n); sub(/\.rs$/, "", n); b = "--test=" n }
+      /^   Doc-tests/ { b = "--doc" }
+      /^test .* \.\.\. FAILED$/ { print b, $2 }' "$WORK/test-$t.log")
+    [ "$retried" = 1 ] && [ "$rc" -eq 0 ] || fail "cargo test --target $t"
   fi
+  local result
+  result=$(suite_counts "$WORK/test-$t.log")
+  [ ${#flaky[@]} -eq 0 ] || result="$result; failed once, passed when run again: ${flaky[*]}"
+  suite_row "$t" "$what" "$result"
+  ran_suite+=("$t")
+}
+for t in "${GNU_TARGETS[@]}"; do
+  usable "$t" || continue
+  run_suite "$t" "glibc, $(runner "$t" | cut -d' ' -f1)" cargo test
   timed "no_std build $t" cargo build --lib --no-default-features --target "$t" --quiet ||
     fail "no_std build for $t"
-  ran_suite+=("$t")
 done
+
+# ARMv6 (Pi Zero, Pi 1): no rustup std here, and Debian's armhf start files are ARMv7 (see
+# docs/raspberry-pi.md). Debian's armel toolchain and glibc are ARMv5TE code, which an ARMv6 CPU
+# runs: std built from source for arm-unknown-linux-gnueabi (ARMv6, soft-float calls) links
+# against them, and every test then runs on the Pi Zero's CPU model.
+ARMV6=arm-unknown-linux-gnueabi
+if ! have_nightly; then
+  not_run "$ARMV6" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
+elif ! command -v arm-linux-gnueabi-gcc >/dev/null || [ ! -d /usr/arm-linux-gnueabi/lib ]; then
+  not_run "$ARMV6" "Debian's gcc-arm-linux-gnueabi and libc6-dev-armel-cross are not installed"
+else
+  run_suite "$ARMV6" "glibc armel (ARMv5TE), std built from source, qemu-arm -cpu arm1176" \
+    cargo "+$NIGHTLY" test -Zbuild-std
+fi
 
 # ---------------------------------------------------------------------------------------------
 # The host client: for each of three connections opened at once, send a 128 KiB random
@@ -317,35 +432,83 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# firmware/: no C library, its own `_start` (firmware/src/start.rs). One line per target:
+# target | toolchain (stable: prebuilt std; nightly: -Zbuild-std=core) | linker driver |
+# qemu-user command ("-": runs on the host) | the boards it is for.
+FW_TARGETS=(
+  "x86_64-unknown-linux-gnu|stable|cc|-|x86_64 PC (this machine, natively)"
+  "aarch64-unknown-linux-gnu|nightly|aarch64-linux-gnu-gcc|qemu-aarch64-static|Pi 3, 4, 5, Zero 2 W (64-bit)"
+  "armv7-unknown-linux-gnueabihf|nightly|arm-linux-gnueabihf-gcc|qemu-arm-static -cpu cortex-a7|Pi 2, 3, 4 (32-bit, ARMv7)"
+  "arm-unknown-linux-gnueabihf|nightly|arm-linux-gnueabihf-gcc|qemu-arm-static -cpu arm1176|Pi Zero, Zero W, Pi 1 (ARMv6)"
+  "riscv64gc-unknown-linux-gnu|nightly|riscv64-linux-gnu-gcc|qemu-riscv64-static|VisionFive 2, Milk-V (RISC-V 64)"
+  "mipsel-unknown-linux-musl|nightly|mipsel-linux-gnu-gcc|qemu-mipsel-static -cpu 24Kc|little-endian MIPS32 routers (OpenWrt ramips)"
+)
 FW_LIMIT=16384
-for t in aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf; do
-  if ! usable "$t"; then
-    skipped "firmware echo daemons on $t (target or tools not installed)"
+for line in "${FW_TARGETS[@]}"; do
+  IFS='|' read -r t toolchain linker emu board <<<"$line"
+  step "firmware: no-libc echo daemons ($t: $board)"
+  build=(cargo build --release --target "$t" --quiet)
+  if [ "$toolchain" = nightly ]; then
+    # The prebuilt `core` of these targets lacks compiler-builtins' memcpy and memset (a C
+    # library would bring them), and ARMv6 and mipsel have no prebuilt `core` here at all.
+    if ! have_nightly; then
+      skipped "firmware echo daemons on $t ($NIGHTLY with rust-src is not installed)"
+      continue
+    fi
+    build=(cargo "+$NIGHTLY" build --release --target "$t" --quiet
+      -Zbuild-std=core -Zbuild-std-features=compiler-builtins-mem)
+  elif ! have_std "$t"; then
+    skipped "firmware echo daemons on $t (its rust-std is not installed)"
     continue
   fi
-  step "firmware: #![no_std] echo daemons, static ($t)"
-  # Its own target directory: firmware/.cargo/config.toml gives the musl targets other
-  # rustflags than the echo example's build above, and sharing would rebuild both every run.
-  (cd firmware && CARGO_TARGET_DIR="$PI_TARGET_DIR/firmware" timed "build" cargo build --release --target "$t" --quiet) ||
+  missing=''
+  for tool in $linker ${emu%% *}; do
+    [ "$tool" = - ] || command -v "$tool" >/dev/null || missing="$missing $tool"
+  done
+  if [ -n "$missing" ]; then
+    skipped "firmware echo daemons on $t (missing tools:$missing)"
+    continue
+  fi
+  # Its own target directory: firmware/.cargo/config.toml gives other rustflags than the
+  # library's builds above, and sharing would rebuild both every run.
+  (cd firmware && CARGO_TARGET_DIR="$PI_TARGET_DIR/firmware" timed "build $t" "${build[@]}") ||
     fail "building firmware/ for $t"
   dir="$PI_TARGET_DIR/firmware/$t/release"
   for b in echo-daemon bare-echo; do
-    echo "size: $(size_of "$dir/$b") bytes (stripped, static) $t $b"
+    echo "size: $(size_of "$dir/$b") bytes (stripped, static, no libc) $t $b"
   done
+  readelf -A "$dir/echo-daemon" 2>/dev/null | grep -E 'Tag_CPU_arch:' || true
+  d=$(size_of "$dir/echo-daemon")
+  b=$(size_of "$dir/bare-echo")
   d_text=$(text_of "$dir/echo-daemon")
   b_text=$(text_of "$dir/bare-echo")
-  {
-    echo "| \`$t\` | \`echo-daemon\` (picosel) | $(commas "$(size_of "$dir/echo-daemon")") | $(commas "$d_text") |"
-    echo "| \`$t\` | \`bare-echo\` (rustix epoll only) | $(commas "$(size_of "$dir/bare-echo")") | $(commas "$b_text") |"
-    echo "| \`$t\` | picosel's share | $(commas $(($(size_of "$dir/echo-daemon") - $(size_of "$dir/bare-echo")))) | $(commas $((d_text - b_text))) |"
-  } >>"$FW_SIZES"
-  [ "$(size_of "$dir/echo-daemon")" -le "$FW_LIMIT" ] ||
-    fail "firmware echo-daemon on $t is $(size_of "$dir/echo-daemon") bytes, over $FW_LIMIT"
-  # shellcheck disable=SC2046
-  serve "firmware echo-daemon ($t)" $(runner "$t") "$dir/echo-daemon" 127.0.0.1:0
-  # shellcheck disable=SC2046
-  serve "firmware bare-echo ($t)" $(runner "$t") "$dir/bare-echo" 127.0.0.1:0
+  [ "$toolchain" = nightly ] && toolchain="nightly, build-std"
+  echo "| \`$t\` | $board | $toolchain | $(commas "$d") | $(commas "$b") | $(commas $((d - b))) | $(commas $((d_text - b_text))) |" >>"$FW_SIZES"
+  [ "$d" -le "$FW_LIMIT" ] || fail "firmware echo-daemon on $t is $d bytes, over $FW_LIMIT"
+  cmd=()
+  where=natively
+  [ "$emu" = - ] || { read -ra cmd <<<"$emu" && where="under $emu"; }
+  t0=$SECONDS
+  serve "firmware echo-daemon ($t, $where)" "${cmd[@]}" "$dir/echo-daemon" 127.0.0.1:0
+  serve "firmware bare-echo ($t, $where)" "${cmd[@]}" "$dir/bare-echo" 127.0.0.1:0
+  printf -- '--- serve %s: %ds\n' "$t" "$((SECONDS - t0))"
 done
+# The ARMv6 check means something only if `-cpu arm1176` refuses ARMv7 code: the armv7 build
+# must die there with SIGILL (exit 128 + 4) before it parses its argument.
+v7="$PI_TARGET_DIR/firmware/armv7-unknown-linux-gnueabihf/release/echo-daemon"
+if [ -x "$v7" ] && command -v qemu-arm-static >/dev/null; then
+  rc=0
+  qemu-arm-static -cpu arm1176 "$v7" not-an-address 2>/dev/null || rc=$?
+  [ "$rc" -eq 132 ] || fail "the armv7 echo-daemon under qemu-arm -cpu arm1176 exited $rc, not 132 (SIGILL)"
+  echo "ok: the armv7 build dies with SIGILL under qemu-arm -cpu arm1176, so the ARMv6 run above is a real check"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The suite where no toolchain here can build it: each says exactly why.
+step "test suite: targets without a usable standard library here"
+not_run armv7-unknown-linux-musleabihf "rustup cannot download its rust-std here, and -Zbuild-std cannot replace it: musl's crt1.o and libc.a ship only in that rust-std (the no-libc firmware daemons are this board's static build)"
+not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
+not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no AtomicU64, which tests/example_echo.rs and tests/stress_signals.rs use"
 
 # ---------------------------------------------------------------------------------------------
 step "sizes"
@@ -361,30 +524,43 @@ RUSTC=$(rustc --version)
 } >"$WORK/pi-sizes.block"
 {
   echo "<!-- firmware-sizes: begin (written by \`bash scripts/pi-test.sh --write-docs\`) -->"
-  echo "Static, stripped, measured by \`scripts/pi-test.sh\` with $RUSTC:"
+  echo "Static, stripped, no C library, measured by \`scripts/pi-test.sh\` with $RUSTC (stable) and $NIGHTLY (build-std); each served to the host client from the emulator its row names in the script:"
   echo
-  echo "| Target | Daemon | Bytes | \`.text\` |"
-  echo "|---|---|---|---|"
+  echo "| Target | Boards | Toolchain | \`echo-daemon\` (picosel) | \`bare-echo\` (rustix epoll) | picosel's share | of it \`.text\` |"
+  echo "|---|---|---|---|---|---|---|"
   cat "$FW_SIZES"
   echo "<!-- firmware-sizes: end -->"
 } >"$WORK/firmware-sizes.block"
-cat "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
+{
+  echo "<!-- suite-results: begin (written by \`bash scripts/pi-test.sh --write-docs\`) -->"
+  echo "The library's whole test suite (unit, integration and doc tests) under qemu-user, from the last \`scripts/pi-test.sh\` run:"
+  echo
+  echo "| Target | C library, emulator | Result |"
+  echo "|---|---|---|"
+  cat "$SUITE_RESULTS"
+  echo "<!-- suite-results: end -->"
+} >"$WORK/suite-results.block"
+cat "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
 if [ "$WRITE_DOCS" = 1 ]; then
   if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ]; then
-    python3 - "$ROOT/docs/raspberry-pi.md" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
+    # docs/raspberry-pi.md has every block; the README the suite results and firmware sizes.
+    python3 - "$ROOT" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
 import re, sys
-readme, *blocks = sys.argv[1:]
-text = open(readme).read()
-for path in blocks:
-    block = open(path).read().rstrip("\n")
-    name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
-    pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
-    if not pattern.search(text):
-        sys.exit("docs/raspberry-pi.md has no %s markers" % name)
-    text = pattern.sub(lambda _: block, text, count=1)
-open(readme, "w").write(text)
+root, *blocks = sys.argv[1:]
+for doc, wanted in (("docs/raspberry-pi.md", None), ("README.md", {"suite-results", "firmware-sizes"})):
+    text = open("%s/%s" % (root, doc)).read()
+    for path in blocks:
+        block = open(path).read().rstrip("\n")
+        name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
+        if wanted is not None and name not in wanted:
+            continue
+        pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
+        if not pattern.search(text):
+            sys.exit("%s has no %s markers" % (doc, name))
+        text = pattern.sub(lambda _: block, text, count=1)
+    open("%s/%s" % (root, doc), "w").write(text)
 PY
-    echo "docs/raspberry-pi.md: size tables written"
+    echo "docs/raspberry-pi.md and README.md: tables written"
   else
     skipped "size tables not written (a target could not be measured here)"
   fi

@@ -1,10 +1,9 @@
-//! What both echo daemons share: arguments, the listening socket, the per-connection echo
-//! buffer, and the panic handler. Included by path into each binary, so that each is one crate
-//! with one `#[panic_handler]`.
+//! What both echo daemons share: arguments, the listening socket and the per-connection echo
+//! buffer. Included by path into each binary, as `start.rs` (entry, exit and panic handler) is.
 //!
 //! Nothing here allocates and nothing indexes without a check: a panic would abort the daemon.
 
-use core::ffi::{c_char, c_int, CStr};
+use core::ffi::{c_char, c_int};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
@@ -22,21 +21,6 @@ const ROUNDS: u32 = 8;
 pub const EXIT_USAGE: c_int = 2;
 pub const EXIT_OS: c_int = 1;
 
-// musl's crt1.o calls `main` through __libc_start_main; that and abort(3) are all libc is
-// linked for. The `libc` crate declares functions but leaves linking to std, which is absent.
-#[link(name = "c", kind = "static")]
-extern "C" {}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // No unwinding and nothing to report to: stop the process as `panic = "abort"` would.
-    // SAFETY: abort(3) has no preconditions.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::abort()
-    }
-}
-
 /// The address from `argv[1]`: `IP:PORT`, or a bare `PORT` on 127.0.0.1; 127.0.0.1:7878 when
 /// absent. Port 0 asks the kernel for a free port (printed in the `listening on` line).
 pub fn address(argc: c_int, argv: *const *const c_char) -> Option<SocketAddrV4> {
@@ -44,17 +28,28 @@ pub fn address(argc: c_int, argv: *const *const c_char) -> Option<SocketAddrV4> 
     if argc < 2 || argv.is_null() {
         return Some(default);
     }
-    // SAFETY: the C runtime passes `argc` valid pointers in `argv` (and argc >= 2 here), each
-    // to a NUL-terminated string that lives as long as the process.
+    // SAFETY: `_start` (start.rs) passes the kernel's `argc` valid pointers in `argv` (and
+    // argc >= 2 here), each to a NUL-terminated string that lives as long as the process.
     #[allow(unsafe_code)]
-    let arg = unsafe {
-        let p = *argv.add(1);
-        if p.is_null() {
-            return Some(default);
+    let p = unsafe { *argv.add(1) }.cast::<u8>();
+    if p.is_null() {
+        return Some(default);
+    }
+    // The longest address, `255.255.255.255:65535`, has 21 bytes: scan at most one more for
+    // its NUL, by hand, since CStr::from_ptr would call the C library's strlen.
+    let mut arg = [0u8; 22];
+    let mut len = 0;
+    loop {
+        // SAFETY: every byte up to and including the string's NUL is readable, and the scan
+        // stops at the NUL.
+        #[allow(unsafe_code)]
+        let b = unsafe { *p.add(len) };
+        if b == 0 {
+            return parse(arg.get(..len)?);
         }
-        CStr::from_ptr(p).to_bytes()
-    };
-    parse(arg)
+        *arg.get_mut(len)? = b; // `None`: too long to be an address
+        len += 1;
+    }
 }
 
 fn parse(arg: &[u8]) -> Option<SocketAddrV4> {
@@ -124,7 +119,7 @@ pub fn announce(listener: &OwnedFd) {
     w.num(addr.port().into());
     w.put(b"\n");
     let len = w.len;
-    // SAFETY: fd 1 is open for the life of the process (the C runtime's stdout); the borrow
+    // SAFETY: fd 1 is the stdout the process was started with, never closed by the daemon; the borrow
     // lasts for this one write. A closed stdout makes write fail with EBADF, ignored here.
     #[allow(unsafe_code)]
     let stdout = unsafe { rustix::fd::BorrowedFd::borrow_raw(1) };

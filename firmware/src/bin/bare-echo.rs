@@ -5,9 +5,13 @@
 
 #![no_std]
 #![no_main]
+// MIPS inline assembly (src/start.rs, rustix's system calls) is nightly-only.
+#![cfg_attr(target_arch = "mips", feature(asm_experimental_arch))]
 
 #[path = "../common.rs"]
 mod common;
+#[path = "../start.rs"]
+mod start;
 
 use common::{Conn, Want, MAX_CONNS};
 use core::ffi::{c_char, c_int};
@@ -17,9 +21,8 @@ use rustix::fd::OwnedFd;
 /// The event data of the listener; connections use their slot, `0..MAX_CONNS`.
 const LISTENER: u64 = u64::MAX;
 
-#[allow(unsafe_code)] // `no_mangle`: the C runtime's start-up code calls `main` by name.
-#[no_mangle]
-extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+/// Runs the daemon; `_start` (start.rs) exits with what it returns.
+fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let Some(addr) = common::address(argc, argv) else {
         return common::EXIT_USAGE;
     };
