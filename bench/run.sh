@@ -6,13 +6,15 @@
 #     `sudo -n`; otherwise the syscall or the instruction count is reported as SKIPPED).
 #  2. Builds, optimised: the bench programs (bench/, a crate of its own: loadgen, floor_echo,
 #     sel_echo, micro, icount, suite) and the root crate's `echo_server` example. If the
-#     example does not build, the echo benchmarks run against `sel_echo` only and say so.
+#     example does not build, the echo benchmarks run against `sel_echo` only and say so. Also
+#     `tests/virtual_sensor.rs` in release, whose week of `periodic_sensor` in virtual time the
+#     suite runs for its CPU time (section 8; skipped, and said so, if it does not build).
 #  3. Builds the size-optimised, stripped binaries (profile `release-small`) of `echo_server`,
 #     the floor, the selector-only server and a std hello-world for x86_64, aarch64 and armv7;
 #     a cross target whose Rust std or linker is not installed is reported as SKIPPED.
 #  4. Runs `suite`, which starts the servers, drives them with `loadgen` in interleaved rounds,
 #     counts instructions with `icount` (as bench/callgrind.sh does), runs the micro-benchmarks
-#     and writes BENCHMARKS.md (with the machine, the date and the commands it ran), its charts
+#     and the virtual-time week, and writes BENCHMARKS.md (with the machine, the date and the commands it ran), its charts
 #     in bench/charts/, and the summary table of the README's Performance section. The raw
 #     output of every command goes to $CARGO_TARGET_DIR/bench-log.txt.
 #
@@ -54,6 +56,17 @@ if cargo build --release --quiet --example echo_server; then
   fi
 else
   echo "NOTE: examples/echo_server does not build at this commit; echo benchmarks use sel_echo only" >&2
+fi
+
+say "building tests/virtual_sensor (release)"
+SENSOR_ARGS=()
+# The test binary's path, from cargo's JSON messages (its name carries a hash).
+if SENSOR=$(cargo test --release --quiet --test virtual_sensor --no-run --message-format=json |
+    grep -o '"executable":"[^"]*virtual_sensor[^"]*"' | cut -d'"' -f4 | tail -n 1) &&
+    [ -n "$SENSOR" ]; then
+  SENSOR_ARGS=(--sensor-test "$SENSOR")
+else
+  echo "NOTE: tests/virtual_sensor.rs does not build; the virtual-time week is left out" >&2
 fi
 
 # 3. Binary sizes.
@@ -100,7 +113,7 @@ done
 # 4. Run and write BENCHMARKS.md.
 say "running the suite"
 "$BIN/suite" --bin "$BIN" "${ECHO_ARGS[@]}" --sizes "$SIZES" --notes bench/NOTES.md \
-  --rounds "${BENCH_ROUNDS:-11}" --secs "${BENCH_SECS:-0.6}" \
+  "${SENSOR_ARGS[@]}" --rounds "${BENCH_ROUNDS:-11}" --secs "${BENCH_SECS:-0.6}" \
   --out "$ROOT/BENCHMARKS.md" --charts bench/charts --readme "$ROOT/README.md" \
   --log "$CARGO_TARGET_DIR/bench-log.txt"
 say "done: BENCHMARKS.md, bench/charts/, README.md's Performance table"

@@ -83,6 +83,12 @@ const DEFAULT_ADDR: SocketAddr = common::localhost(8800);
 
 /// The per-connection buffer: the most a client can have in flight through the server.
 const BUF: usize = 16 * 1024;
+/// The loops' clock: the monotonic clock, or in a test build a virtual one, so that
+/// `tests/virtual_echo.rs` measures the accept pause without sleeping.
+#[cfg(not(test))]
+type LoopClock = picosel::Monotonic;
+#[cfg(test)]
+type LoopClock = picosel::VirtualClock;
 /// Timers: the one that resumes accepting after fd exhaustion.
 const TIMERS: usize = 1;
 /// The listener's token; connections use their slot number.
@@ -105,7 +111,7 @@ struct Conn {
     peer: SocketAddr,
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     listener: TcpListener,
     /// An fd kept open to be given up when `accept` hits `EMFILE` (see the module docs).
     reserve: Option<File>,
@@ -119,7 +125,7 @@ struct Ctx {
     echoed: u64,
 }
 
-struct Options {
+pub(crate) struct Options {
     quiet: bool,
     backend: String,
     capacity: usize,
@@ -195,11 +201,11 @@ fn main() -> ExitCode {
 /// The server on one loop type, `Loop`; see the module docs for why it is a macro.
 macro_rules! server {
     ($($module:ident: $backend:ident, $capacity:literal;)*) => {$(
-        mod $module {
+        pub(crate) mod $module {
             use super::*;
 
             /// The loop: backend, context, fd registrations, timers.
-            type Loop = EventLoop<$backend, Ctx, $capacity, TIMERS>;
+            pub(crate) type Loop = EventLoop<$backend, Ctx, $capacity, TIMERS, LoopClock>;
 
             /// Runs the server until SIGINT/SIGTERM; returns (connections served, bytes echoed).
             pub fn run(o: &Options) -> Result<(u64, u64), String> {
@@ -234,7 +240,7 @@ macro_rules! server {
                 }
             }
 
-            fn watch_listener(lp: &mut Loop) -> picosel::Result<()> {
+            pub(crate) fn watch_listener(lp: &mut Loop) -> picosel::Result<()> {
                 lp.register_with(|c| &c.listener, Interest::READ, LISTENER, on_accept)
             }
 
@@ -392,7 +398,7 @@ impl Ctx {
     /// The context of a server with `capacity` connection slots: all the memory it will use,
     /// allocated now. The loop's own fds (listener, signalfd) leave the last slots unused, and
     /// the client who would need one is refused when `register` says `Full`.
-    fn new(listener: TcpListener, reserve: File, capacity: usize, quiet: bool) -> Ctx {
+    pub(crate) fn new(listener: TcpListener, reserve: File, capacity: usize, quiet: bool) -> Ctx {
         let peer = common::localhost(0);
         let conns = (0..capacity)
             .map(|_| Conn {
@@ -445,7 +451,9 @@ impl Ctx {
     }
 
     /// Gives up the reserve fd to accept the waiting client and close it at once, then takes
-    /// the reserve back; whether a client was refused that way.
+    /// the reserve back; whether the listener is left with no client waiting: one was refused
+    /// that way, or none was waiting (Linux's `accept` takes an fd before it looks for a
+    /// client, so it says `EMFILE` when the last fd has just gone to the last client).
     fn refuse_with_reserve(&mut self) -> bool {
         self.reserve = None;
         // The client is closed before the reserve is taken back: its fd is the one just freed.
@@ -459,7 +467,7 @@ impl Ctx {
                 self.refuse(peer, "out of file descriptors");
                 true
             }
-            Err(_) => false,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! suite --bin DIR [--echo-server PATH] [--icount-echo-server PATH] [--sizes FILE]
 //!       [--notes FILE] [--rounds N] [--secs S] [--out BENCHMARKS.md] [--charts DIR]
-//!       [--readme README.md] [--log FILE] [--cpu N|none]
+//!       [--readme README.md] [--log FILE] [--cpu N|none] [--sensor-test PATH]
 //! ```
 //!
 //! Every comparison is interleaved: in each round every variant runs once, in an order that
@@ -36,6 +36,8 @@ struct Opts {
     log: Option<PathBuf>,
     /// The CPU that each echo server and its client share; `None`: not pinned.
     cpu: Option<usize>,
+    /// `tests/virtual_sensor.rs` built in release: the week of `periodic_sensor` it runs.
+    sensor_test: Option<PathBuf>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -56,6 +58,7 @@ fn parse() -> Result<Opts, String> {
                 .map(|n| n.get() - 1)
                 .unwrap_or(0),
         ),
+        sensor_test: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(f) = it.next() {
@@ -74,6 +77,7 @@ fn parse() -> Result<Opts, String> {
             "--log" => o.log = Some(v.into()),
             "--cpu" if v == "none" => o.cpu = None,
             "--cpu" => o.cpu = Some(v.parse().map_err(|_| "bad --cpu")?),
+            "--sensor-test" => o.sensor_test = Some(v.into()),
             _ => return Err(format!("unknown flag {f}")),
         }
     }
@@ -652,7 +656,7 @@ fn syscalls(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Ve
             ]);
         }
         totals.push(format!(
-            "{} {total:.3}",
+            "`{}` {total:.3}",
             s.name.split(' ').next().unwrap_or("")
         ));
     }
@@ -1305,6 +1309,107 @@ fn memory(ctx: &mut Ctx, md: &mut String, hwm: &[(String, Option<u64>)]) {
     }
 }
 
+/// The test of `tests/virtual_sensor.rs` that runs `periodic_sensor` for seven simulated days.
+const WEEK_TEST: &str = "seven_days_of_one_second_readings_are_604800_ticks";
+/// Its 1 s ticks: seven days of seconds.
+const WEEK_TICKS: f64 = 604_800.0;
+/// Blocks of runs, and runs per block: a block's CPU time is read once, from clock ticks.
+const WEEK_BLOCKS: usize = 11;
+const WEEK_RUNS: usize = 20;
+
+/// CPU time (user + system) of this process's children that have ended and been waited for,
+/// in seconds: `/proc/self/stat` cutime + cstime. The kernel sums them in nanoseconds and
+/// rounds only when it reports them, so a block of runs read once is exact to one tick.
+fn children_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; cutime and cstime are fields 16 and 17.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(13)?.parse::<u64>().ok()? + f.get(14)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
+}
+
+/// Runs the test binary `runs` times with `filter` (exactly one test, or none) and returns
+/// the CPU time per run in seconds; `None` when a run fails.
+fn cpu_per_run(test: &Path, filter: &str, runs: usize) -> Option<f64> {
+    let before = children_cpu()?;
+    for _ in 0..runs {
+        let ok = Command::new(test)
+            .args(["--exact", filter, "--test-threads=1", "-q"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some((children_cpu()? - before) / runs as f64)
+}
+
+/// 8: the CPU time of `tests/virtual_sensor.rs`'s week of `periodic_sensor` in virtual time,
+/// measured here rather than asserted by a timed test.
+fn virtual_week(ctx: &mut Ctx, md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## 8. Virtual time: seven simulated days of `periodic_sensor`\n\n\
+         `tests/virtual_sensor.rs` `{WEEK_TEST}`, built in release: the example's own handlers \
+         on the simulated backend with a `VirtualClock`, 604,800 readings of a 1 s periodic \
+         timer, each turn a wait that finds nothing ready, the clock moved to the deadline, the \
+         timer fired and the reading formatted and logged through the example's `Io` seam. CPU \
+         time (user + system) of the test process, from the kernel's accounting of ended \
+         children, minus the same binary run with no test selected (its start-up); {WEEK_BLOCKS} \
+         blocks of {WEEK_RUNS} runs each, the median block and the range.\n"
+    );
+    let Some(test) = ctx.o.sensor_test.clone() else {
+        let _ = writeln!(md, "SKIPPED: tests/virtual_sensor.rs was not built.\n");
+        return;
+    };
+    ctx.note_cmd(format!(
+        "{} --exact {WEEK_TEST} --test-threads=1 -q   # {WEEK_BLOCKS} x {WEEK_RUNS} runs, and as many with `--exact none` (start-up)",
+        test.display()
+    ));
+    eprintln!("virtual week: {} x {} runs", WEEK_BLOCKS, WEEK_RUNS);
+    let mut week = Vec::new();
+    let mut start = Vec::new();
+    for _ in 0..WEEK_BLOCKS {
+        let (Some(w), Some(s)) = (
+            cpu_per_run(&test, WEEK_TEST, WEEK_RUNS),
+            cpu_per_run(&test, "none", WEEK_RUNS),
+        ) else {
+            let _ = writeln!(md, "SKIPPED: a run of {} failed.\n", test.display());
+            return;
+        };
+        week.push(w - s);
+        start.push(s);
+    }
+    let _ = writeln!(
+        ctx.log,
+        "virtual week, CPU s per run: {week:?}; start-up: {start:?}"
+    );
+    let ms = |v: f64| format!("{:.1}", v * 1e3);
+    let per_tick = |v: f64| format!("{:.0}", v * 1e9 / WEEK_TICKS);
+    let (lo, hi) = span(&week).unwrap_or((f64::NAN, f64::NAN));
+    let m = median(&week);
+    let _ = writeln!(
+        md,
+        "| the week, CPU ms | range | start-up, CPU ms | ns per simulated tick | range |\n\
+         |---:|---:|---:|---:|---:|\n\
+         | {} | {}–{} | {} | {} | {}–{} |\n",
+        ms(m),
+        ms(lo),
+        ms(hi),
+        ms(median(&start)),
+        per_tick(m),
+        per_tick(lo),
+        per_tick(hi)
+    );
+    ctx.readme.push((
+        "seven simulated days of `periodic_sensor` (604,800 1 s ticks, virtual time, release): CPU"
+            .into(),
+        format!("{} ms ({} ns per tick)", ms(m), per_tick(m)),
+    ));
+}
+
 const README_BEGIN: &str =
     "<!-- performance: begin (written by bench/run.sh from the run that wrote BENCHMARKS.md) -->\n";
 const README_END: &str = "<!-- performance: end -->\n";
@@ -1423,6 +1528,7 @@ fn main() -> ExitCode {
     ops(&mut ctx, &mut md);
     reuseport(&mut ctx, &mut md);
     memory(&mut ctx, &mut md, &hwm);
+    virtual_week(&mut ctx, &mut md);
 
     let mut doc = String::new();
     let _ = writeln!(
