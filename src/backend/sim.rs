@@ -211,6 +211,7 @@ impl<const N: usize> SimPoller<N> {
     /// use picosel::{Sim, Selector};
     /// assert_eq!(Selector::<Sim, (), 4>::new().sim().ready(3), None);
     /// ```
+    #[must_use]
     pub fn ready(&self, fd: RawFd) -> Option<Ready> {
         self.regs
             .iter()
@@ -284,6 +285,7 @@ impl<const N: usize> SimPoller<N> {
     /// assert_eq!(sel.sim().registration(3), Some((Interest::READ, Mode::Level)));
     /// assert_eq!(sel.sim().registration(4), None);
     /// ```
+    #[must_use]
     pub fn registration(&self, fd: RawFd) -> Option<(Interest, Mode)> {
         self.regs
             .iter()
@@ -317,6 +319,7 @@ impl<const N: usize> SimPoller<N> {
     /// sel.select(Some(std::time::Duration::ZERO)).unwrap();
     /// assert_eq!(sel.sim().waits(), 1);
     /// ```
+    #[must_use]
     pub const fn waits(&self) -> u64 {
         self.waits
     }
@@ -331,6 +334,7 @@ impl<const N: usize> SimPoller<N> {
     /// sel.select(Some(Duration::from_millis(3))).unwrap();
     /// assert_eq!(sel.sim().last_timeout(), Some(Duration::from_millis(3)));
     /// ```
+    #[must_use]
     pub const fn last_timeout(&self) -> Option<Duration> {
         self.last_timeout
     }

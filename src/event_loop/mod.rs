@@ -498,6 +498,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
     /// checked that no turn is under way. Its hot path is a wait, the batch and one test each of
     /// the timers and the stop flag; armed timers and signals left by a cut-short turn take
     /// [`turn_slow`](Self::turn_slow).
+    // Inlined into `run`'s loop on purpose: the hot path's instruction count is gated in CI
+    // (bench/callgrind.sh --gate-loop), and a call here costs it.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn turn(&mut self, timeout: Option<Duration>) -> Result<()> {
         #[cfg(feature = "signal")]
@@ -532,6 +535,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
 
     /// Dispatches what the wait just returned (signals left undispatched first, when
     /// `signals_first`), then the due timers.
+    // Inlined into `run`'s loop on purpose: the hot path's instruction count is gated in CI
+    // (bench/callgrind.sh --gate-loop), and a call here costs it.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn dispatch_batch(&mut self, signals_first: bool) {
         let mut turn = Turn::begin(self);
