@@ -445,6 +445,23 @@ fn pick_mode() -> Mode {
 
 type Sel<const N: usize, const EDGE: bool> = Selector<Fake<EDGE>, u32, N>;
 
+/// The errors a `register` of `fd` must choose from, given the model's registrations `regs`
+/// (the selector's and the loop's models keep different records per fd).
+fn expected_register_errors<const N: usize, const EDGE: bool, R>(
+    regs: &BTreeMap<RawFd, R>,
+    fd: RawFd,
+    interest: Interest,
+    mode: Mode,
+) -> Vec<Error> {
+    register_errors(&Registration {
+        fd,
+        interest,
+        mode_supported: EDGE || mode != Mode::Edge,
+        registered: regs.contains_key(&fd),
+        full: regs.len() == N,
+    })
+}
+
 impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
     fn new() -> Self {
         Model {
@@ -494,13 +511,7 @@ impl<const N: usize, const EDGE: bool> Model<N, EDGE> {
         let data = self.data();
         let before = watched_tokens();
         let got = sel.register_mode(fd, interest, mode, data);
-        let must = register_errors(&Registration {
-            fd,
-            interest,
-            mode_supported: EDGE || mode != Mode::Edge,
-            registered: self.regs.contains_key(&fd),
-            full: self.regs.len() == N,
-        });
+        let must = expected_register_errors::<N, EDGE, _>(&self.regs, fd, interest, mode);
         match got {
             Ok(key) => {
                 assert!(
@@ -922,13 +933,7 @@ fn loop_register<const N: usize, const EDGE: bool>(
     let before = watched_tokens();
     let got = lp.register_mode(fd, interest, mode, user, on_io::<N, EDGE>);
     let m = lp.context_mut();
-    let must = register_errors(&Registration {
-        fd,
-        interest,
-        mode_supported: EDGE || mode != Mode::Edge,
-        registered: m.regs.contains_key(&fd),
-        full: m.regs.len() == N,
-    });
+    let must = expected_register_errors::<N, EDGE, _>(&m.regs, fd, interest, mode);
     match got {
         Ok(()) => {
             assert!(
