@@ -1,10 +1,9 @@
 //! Zero heap allocations in the event loop (CONFORMANCE 26): creating a loop, then thousands
 //! of register / dispatch / modify / unregister cycles with one-shot, cancelled and periodic
 //! timers, raised signals and waker wakes, on each backend, allocate nothing; nor do the
-//! wall-clock sources. The other daemon sources are counted where their fixtures live: the
-//! child watcher in `tests/child.rs` (open, register, dispatch and reap, on every backend),
-//! the notifier and the watchdog in `tests/notify.rs`, the virtual clock and the simulated
-//! backend below and in `tests/no_alloc.rs`. A counting global
+//! wall-clock sources, the child watcher, the virtual clock and the simulated backend (the
+//! notifier and the watchdog are counted in `tests/notify.rs`, the selector on the simulated
+//! backend in `tests/no_alloc.rs`). A counting global
 //! allocator counts the allocations made by this thread while armed.
 
 use picosel::backend::Backend;
@@ -157,6 +156,36 @@ fn select_loop_allocates_nothing() {
 
 fn on_clock_set(ev: &mut picosel::DefaultEventLoop<picosel::ClockSetWatch, 2, 1>, _io: IoEvent) {
     assert!(!ev.context().clock_was_set().unwrap());
+}
+
+type Reaper = picosel::DefaultEventLoop<(picosel::ChildWatch, Option<picosel::ChildExit>), 1, 0>;
+
+fn on_child_end(ev: &mut Reaper, io: IoEvent) {
+    if let Some(exit) = ev.context_mut().0.reap().unwrap() {
+        ev.context_mut().1 = Some(exit);
+        ev.unregister(io.fd).unwrap();
+        ev.stop();
+    }
+}
+
+/// The child watcher: opening a pidfd, registering it, the dispatch of the child's end and
+/// the reap allocate nothing (the spawn is std's, before counting starts).
+#[test]
+fn watching_and_reaping_a_child_allocates_nothing() {
+    // The watch reaps it, not std's `Child`, which is only a pid here.
+    #[allow(clippy::zombie_processes)]
+    let pid = std::process::Command::new("true").spawn().unwrap().id();
+    let mut exit = None;
+    let n = allocations(|| {
+        let watch = picosel::ChildWatch::open(pid).unwrap();
+        let mut ev = Reaper::new((watch, None));
+        ev.register_with(|c| &c.0, Interest::READ, 0, on_child_end)
+            .unwrap();
+        ev.run().unwrap();
+        exit = ev.context().1;
+    });
+    assert_eq!(n, 0);
+    assert_eq!(exit.map(|e| (e.pid, e.status.success())), Some((pid, true)));
 }
 
 /// The wall-clock sources: making a clock-set watch, registering it, asking it, and computing
