@@ -8,6 +8,11 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The unit tests run on the host with std (proptest, `Vec`); the library links it only with
+// the `std` feature.
+#[cfg(test)]
+extern crate std;
+
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 compile_error!(
     "picosel is for Linux and Android: it is built on epoll(7), signalfd(2), eventfd(2) and the \

@@ -255,8 +255,6 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
 
 #[cfg(test)]
 mod tests {
-    // The tests run on the host, with std (the library itself has no allocator).
-    extern crate std;
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;
