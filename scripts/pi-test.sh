@@ -509,7 +509,7 @@ fi
 step "test suite: targets without a usable standard library here"
 not_run armv7-unknown-linux-musleabihf "rustup cannot download its rust-std here, and -Zbuild-std cannot replace it: musl's crt1.o and libc.a ship only in that rust-std (the no-libc firmware daemons are this board's static build)"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
-not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no `AtomicU64`, which `tests/example_echo.rs` and `tests/stress_signals.rs` use"
+not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no \`AtomicU64\`, which \`tests/example_echo.rs\` and \`tests/stress_signals.rs\` use"
 
 # ---------------------------------------------------------------------------------------------
 step "sizes"
