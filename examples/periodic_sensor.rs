@@ -257,8 +257,11 @@ fn reload(lp: &mut Loop) {
 /// `t=` is measured from if this is the first start.
 pub(crate) fn start_timer(lp: &mut Loop) -> picosel::Result<()> {
     let period = lp.context().now.period;
-    let id = lp.add_periodic(period, 0, on_tick)?;
+    // Read before arming: the timer's deadlines count from the clock read inside
+    // `add_periodic`, and a start read after it would put the readings early (under qemu, by
+    // half a millisecond).
     let now = lp.now();
+    let id = lp.add_periodic(period, 0, on_tick)?;
     let d = lp.context_mut();
     d.timer = Some(id);
     d.start.get_or_insert(now);
