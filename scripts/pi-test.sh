@@ -33,6 +33,9 @@
 #
 # Any failing build, test or echo check fails the script (non-zero exit).
 #
+# PI_CLEAN=1 (CI sets it) removes each target's build directory once its suite has run: a
+# cross-built suite takes hundreds of megabytes, and CI machines have little disk to spare.
+#
 # $PI_SUITES, when set, names the targets whose suite is run (space-separated; default: all of
 # GNU_TARGETS below); `PI_SUITES=none` runs no suite, for working on the other steps.
 #
@@ -94,6 +97,13 @@ runner() {
     riscv64gc-unknown-linux-gnu) echo "qemu-riscv64-static -L /usr/riscv64-linux-gnu" ;;
     arm-unknown-linux-gnueabi) echo "qemu-arm-static -cpu arm1176 -L /usr/arm-linux-gnueabi" ;;
   esac
+}
+# With PI_CLEAN=1, a target's build directory goes once its suite is done (the echo step
+# rebuilds the one example it needs).
+clean_target() {
+  [ "${PI_CLEAN:-0}" = 1 ] || return 0
+  rm -rf "${PI_TARGET_DIR:?}/$1"
+  printf -- '--- removed the %s build (disk free: %s)\n' "$1" "$(df -Ph "$PI_TARGET_DIR" | awk 'NR == 2 { print $4 }')"
 }
 # The suite's step names a target's skipped suites with the reason, in the results table too.
 not_run() {
@@ -302,6 +312,7 @@ for t in "${GNU_TARGETS[@]}"; do
   run_suite "$t" "glibc, $(runner "$t" | cut -d' ' -f1)" cargo test
   timed "no_std build $t" cargo build --lib --no-default-features --target "$t" --quiet ||
     fail "no_std build for $t"
+  clean_target "$t"
 done
 
 # ARMv6 (Pi Zero, Pi 1): no rustup std here, and Debian's armhf start files are ARMv7 (see
@@ -316,6 +327,7 @@ elif ! command -v arm-linux-gnueabi-gcc >/dev/null || [ ! -d /usr/arm-linux-gnue
 else
   run_suite "$ARMV6" "glibc armel (ARMv5TE), std built from source, qemu-arm -cpu arm1176" \
     cargo "+$NIGHTLY" test -Zbuild-std
+  clean_target "$ARMV6"
 fi
 
 # ---------------------------------------------------------------------------------------------
