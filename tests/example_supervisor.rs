@@ -8,10 +8,12 @@
 mod support;
 
 use rustix::process::{kill_process, Pid, Signal};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::examples::{run_to_end, Example, PATIENCE};
+use support::examples::{example_path, run_to_end, Example, PATIENCE};
 
 /// The tests take turns: each checks that this process has no child left at its end, which a
 /// supervisor of another test running at the same time would spoil.
@@ -119,13 +121,30 @@ fn started(sup: &mut Example) -> Helper {
 /// Waits for this test's turn, starts the supervisor with `options` (split at spaces) and the
 /// helper command `helper`, and reads the start of the first helper. Keep the guard for the
 /// whole test.
+///
+/// The supervisor starts with every signal at its default action. An ignored signal stays
+/// ignored across fork and exec (signal(7)), so a test run under `nohup` would hand its
+/// SIGHUP-ignoring disposition down to the helper, and `sleep` would outlive a SIGHUP; the
+/// supervisor rightly passes on what it was given, so the test gives it the defaults.
 fn supervise(options: &str, helper: &[&str]) -> (MutexGuard<'static, ()>, Example, Helper) {
     let turn = one_at_a_time();
     subreaper();
-    let mut args: Vec<&str> = options.split_whitespace().collect();
-    args.push("--");
-    args.extend(helper);
-    let mut sup = Example::spawn("supervisor", &args);
+    let mut cmd = Command::new(example_path("supervisor"));
+    cmd.args(options.split_whitespace()).arg("--").args(helper);
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; `signal(2)` is
+    // one (signal-safety(7)), and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGQUIT] {
+                if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut sup = Example::spawn_cmd("supervisor", &mut cmd);
     let first = started(&mut sup);
     (turn, sup, first)
 }
