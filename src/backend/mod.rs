@@ -283,11 +283,18 @@ const _: () = assert!(
 );
 
 /// The kernel's request bits for `interest`: `POLLIN | POLLRDHUP`, `POLLOUT`, `POLLPRI`
-/// (epoll's are the same). `Interest` shares its bits with `Ready`'s first three.
-// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
-#[allow(clippy::unnecessary_cast)]
+/// (epoll's are the same). `Interest` shares its bits with `Ready`'s first three. A lookup in
+/// [`REQUEST`], built at compile time by [`request_rule`]: the loop, done at run time, was
+/// about a hundred bytes of code.
 #[inline]
 pub(crate) const fn request_bits(interest: Interest) -> u16 {
+    REQUEST[(interest.bits() & Interest::all().bits()) as usize]
+}
+
+/// The rule behind [`request_bits`].
+// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
+#[allow(clippy::unnecessary_cast)]
+const fn request_rule(interest: Interest) -> u16 {
     let mut f = 0;
     let mut i = 0;
     while i < 3 {
@@ -301,6 +308,19 @@ pub(crate) const fn request_bits(interest: Interest) -> u16 {
     }
     f
 }
+
+/// [`request_rule`] for every interest, indexed by its bits.
+// `i <= Interest::all().bits()`, a `u8`.
+#[allow(clippy::cast_possible_truncation)]
+const REQUEST: [u16; Interest::all().bits() as usize + 1] = {
+    let mut table = [0; Interest::all().bits() as usize + 1];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = request_rule(Interest::from_bits_truncate(i as u8));
+        i += 1;
+    }
+    table
+};
 
 /// What the kernel reported (poll(2)'s `revents` or epoll's flags) as raw [`Ready`]. A lookup
 /// in a table built at compile time, since every event of every wait goes through it; indexed
@@ -366,6 +386,23 @@ mod tests {
             u32::from(request_bits(Interest::READ)),
             (EventFlags::IN | EventFlags::RDHUP).bits()
         );
+        // Every interest asks for the union of its bits' requests, from the table as from
+        // the rule.
+        for i in 0..=Interest::all().bits() {
+            let interest = Interest::from_bits_truncate(i);
+            let mut want = 0;
+            for (bit, request) in [
+                (Interest::READ, (EventFlags::IN | EventFlags::RDHUP).bits()),
+                (Interest::WRITE, EventFlags::OUT.bits()),
+                (Interest::PRIORITY, EventFlags::PRI.bits()),
+            ] {
+                if interest.contains(bit) {
+                    want |= request;
+                }
+            }
+            assert_eq!(u32::from(request_bits(interest)), want, "{interest:?}");
+            assert_eq!(request_bits(interest), request_rule(interest));
+        }
         // Bits picosel never asks for (EPOLLET, EPOLLRDNORM, ...) change nothing.
         assert_eq!(
             ready_of((EventFlags::IN | EventFlags::RDNORM | EventFlags::ET).bits()),
