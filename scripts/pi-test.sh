@@ -457,6 +457,14 @@ FW_TARGETS=(
   "mipsel-unknown-linux-musl|nightly|mipsel-linux-gnu-gcc|qemu-mipsel-static -cpu 24Kc|little-endian MIPS32 routers (OpenWrt ramips)"
 )
 FW_LIMIT=16384
+# picosel's own share (echo-daemon minus bare-echo, same run, same toolchain) is asserted on
+# this target (issue 15), and said where it goes: a list from the symbol table of an unstripped
+# build, which --write-docs puts below the table in docs/raspberry-pi.md.
+FW_SHARE_TARGET=aarch64-unknown-linux-gnu
+FW_SHARE_LIMIT=2048
+FW_SHARE=''
+FW_BYTES=$WORK/firmware-bytes.block
+: >"$FW_BYTES"
 for line in "${FW_TARGETS[@]}"; do
   IFS='|' read -r t toolchain linker emu board <<<"$line"
   step "firmware: no-libc echo daemons ($t: $board)"
@@ -498,6 +506,17 @@ for line in "${FW_TARGETS[@]}"; do
   [ "$toolchain" = nightly ] && toolchain="nightly, build-std"
   echo "| \`$t\` | $board | $toolchain | $(commas "$d") | $(commas "$b") | $(commas $((d - b))) | $(commas $((d_text - b_text))) |" >>"$FW_SIZES"
   [ "$d" -le "$FW_LIMIT" ] || fail "firmware echo-daemon on $t is $d bytes, over $FW_LIMIT"
+  if [ "$t" = "$FW_SHARE_TARGET" ]; then
+    FW_SHARE=$((d - b))
+    # The same build with its symbols, in a directory of its own (the profile differs).
+    (cd firmware && CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR="$PI_TARGET_DIR/firmware-symbols" \
+      timed "build $t (unstripped)" "${build[@]}") || fail "building firmware/ for $t with symbols"
+    sym="$PI_TARGET_DIR/firmware-symbols/$t/release"
+    python3 "$ROOT/scripts/firmware-bytes.py" "$sym/echo-daemon" "$sym/bare-echo" "$FW_SHARE" "$t" >"$FW_BYTES" ||
+      fail "listing where picosel's bytes go on $t"
+    cat "$FW_BYTES"
+    clean_target firmware-symbols
+  fi
   cmd=()
   where=natively
   [ "$emu" = - ] || { read -ra cmd <<<"$emu" && where="under $emu"; }
@@ -514,6 +533,11 @@ if [ -x "$v7" ] && command -v qemu-arm-static >/dev/null; then
   qemu-arm-static -cpu arm1176 "$v7" not-an-address 2>/dev/null || rc=$?
   [ "$rc" -eq 132 ] || fail "the armv7 echo-daemon under qemu-arm -cpu arm1176 exited $rc, not 132 (SIGILL)"
   echo "ok: the armv7 build dies with SIGILL under qemu-arm -cpu arm1176, so the ARMv6 run above is a real check"
+fi
+if [ -n "$FW_SHARE" ]; then
+  [ "$FW_SHARE" -le "$FW_SHARE_LIMIT" ] ||
+    fail "picosel's share of the $FW_SHARE_TARGET firmware echo daemon is $(commas "$FW_SHARE") bytes (echo-daemon minus bare-echo), over the $(commas "$FW_SHARE_LIMIT") allowed (issue 15); where the bytes go is listed above"
+  echo "ok: picosel's share of the $FW_SHARE_TARGET firmware echo daemon is $(commas "$FW_SHARE") bytes, at most $(commas "$FW_SHARE_LIMIT")"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -553,11 +577,11 @@ RUSTC=$(rustc --version)
   cat "$SUITE_RESULTS"
   echo "<!-- suite-results: end -->"
 } >"$WORK/suite-results.block"
-cat "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block"
+cat "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" "$FW_BYTES"
 if [ "$WRITE_DOCS" = 1 ]; then
-  if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ]; then
+  if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ] && [ -s "$FW_BYTES" ]; then
     # docs/raspberry-pi.md has every block; the README the suite results and firmware sizes.
-    python3 - "$ROOT" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" <<'PY'
+    python3 - "$ROOT" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" "$FW_BYTES" <<'PY'
 import re, sys
 root, *blocks = sys.argv[1:]
 for doc, wanted in (("docs/raspberry-pi.md", None), ("README.md", {"suite-results", "firmware-sizes"})):

@@ -239,7 +239,7 @@ pub(crate) fn os<T>(r: rustix::io::Result<T>) -> Result<T> {
 pub(crate) use crate::timeout::timespec;
 
 // epoll(7) gives its flags poll(2)'s values (`EPOLLIN == POLLIN`, ...), so one translation
-// serves epoll, poll and select; the table below indexes the low byte.
+// serves epoll, poll and select; the table below indexes the low six bits.
 const _: () = assert!(
     EventFlags::IN.bits() == PollFlags::IN.bits() as u32
         && EventFlags::PRI.bits() == PollFlags::PRI.bits() as u32
@@ -252,8 +252,8 @@ const _: () = assert!(
             .union(PollFlags::ERR)
             .union(PollFlags::HUP)
             .union(PollFlags::NVAL)
-            .bits()
-            < 256
+            .bits() as u32
+            <= KERNEL_LOW
 );
 
 /// The kernel's readiness flags (poll(2)'s; epoll's are the same) and the [`Ready`] bit each
@@ -283,11 +283,18 @@ const _: () = assert!(
 );
 
 /// The kernel's request bits for `interest`: `POLLIN | POLLRDHUP`, `POLLOUT`, `POLLPRI`
-/// (epoll's are the same). `Interest` shares its bits with `Ready`'s first three.
-// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
-#[allow(clippy::unnecessary_cast)]
+/// (epoll's are the same). `Interest` shares its bits with `Ready`'s first three. A lookup in
+/// [`REQUEST`], built at compile time by [`request_rule`]: the loop, done at run time, was
+/// about a hundred bytes of code.
 #[inline]
 pub(crate) const fn request_bits(interest: Interest) -> u16 {
+    REQUEST[(interest.bits() & Interest::all().bits()) as usize]
+}
+
+/// The rule behind [`request_bits`].
+// `PollFlags`' bits are a `c_short` on Android and a `u16` elsewhere: cast with `as`.
+#[allow(clippy::unnecessary_cast)]
+const fn request_rule(interest: Interest) -> u16 {
     let mut f = 0;
     let mut i = 0;
     while i < 3 {
@@ -302,24 +309,42 @@ pub(crate) const fn request_bits(interest: Interest) -> u16 {
     f
 }
 
+/// [`request_rule`] for every interest, indexed by its bits.
+// `i <= Interest::all().bits()`, a `u8`.
+#[allow(clippy::cast_possible_truncation)]
+const REQUEST: [u16; Interest::all().bits() as usize + 1] = {
+    let mut table = [0; Interest::all().bits() as usize + 1];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = request_rule(Interest::from_bits_truncate(i as u8));
+        i += 1;
+    }
+    table
+};
+
 /// What the kernel reported (poll(2)'s `revents` or epoll's flags) as raw [`Ready`]. A lookup
 /// in a table built at compile time, since every event of every wait goes through it; indexed
-/// by the low byte, which the compiler loads as is. `RDHUP`, the one flag above it that
-/// picosel asks for, is moved onto `READ_CLOSED`'s bit with a shift and a mask beside it.
-// The low byte and the one above it, cut off on purpose.
+/// by the low six bits, which hold every flag it translates (the mask costs what the low
+/// byte's zero-extension did, and the table is 64 bytes rather than 256). `RDHUP`, the one
+/// flag above them that picosel asks for, is moved onto `READ_CLOSED`'s bit with a shift and
+/// a mask beside it.
+// The byte above the low one, cut off on purpose.
 #[allow(clippy::cast_possible_truncation)]
 #[inline]
 pub(crate) const fn ready_of(bits: u32) -> Ready {
     let closed = (bits >> 8) as u8 & Ready::READ_CLOSED.bits();
-    Ready::from_bits_retain(READY_OF[bits as u8 as usize].bits() | closed)
+    Ready::from_bits_retain(READY_OF[(bits & KERNEL_LOW) as usize].bits() | closed)
 }
 
-// `as` for `PollFlags`' bits as in `request_bits`; `bits < 256` fits in a `u16`.
+/// The bits [`READY_OF`] is indexed by: `POLLIN` up to `POLLNVAL` (0x20).
+const KERNEL_LOW: u32 = 0x3f;
+
+// `as` for `PollFlags`' bits as in `request_bits`; `bits < 64` fits in a `u16`.
 #[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
-const READY_OF: [Ready; 256] = {
-    let mut table = [Ready::empty(); 256];
+const READY_OF: [Ready; KERNEL_LOW as usize + 1] = {
+    let mut table = [Ready::empty(); KERNEL_LOW as usize + 1];
     let mut bits = 0;
-    while bits < 256 {
+    while bits < table.len() {
         let f = PollFlags::from_bits_truncate(bits as u16 as _);
         let mut i = 0;
         while i < KERNEL.len() {
@@ -366,6 +391,23 @@ mod tests {
             u32::from(request_bits(Interest::READ)),
             (EventFlags::IN | EventFlags::RDHUP).bits()
         );
+        // Every interest asks for the union of its bits' requests, from the table as from
+        // the rule.
+        for i in 0..=Interest::all().bits() {
+            let interest = Interest::from_bits_truncate(i);
+            let mut want = 0;
+            for (bit, request) in [
+                (Interest::READ, (EventFlags::IN | EventFlags::RDHUP).bits()),
+                (Interest::WRITE, EventFlags::OUT.bits()),
+                (Interest::PRIORITY, EventFlags::PRI.bits()),
+            ] {
+                if interest.contains(bit) {
+                    want |= request;
+                }
+            }
+            assert_eq!(u32::from(request_bits(interest)), want, "{interest:?}");
+            assert_eq!(request_bits(interest), request_rule(interest));
+        }
         // Bits picosel never asks for (EPOLLET, EPOLLRDNORM, ...) change nothing.
         assert_eq!(
             ready_of((EventFlags::IN | EventFlags::RDNORM | EventFlags::ET).bits()),
