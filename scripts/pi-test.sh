@@ -15,8 +15,10 @@
 #     tests, all run under qemu-user through the runners in .cargo/config.toml (riscv64's
 #     linker and runner are set below, as CARGO_TARGET_* variables); and for ARMv6 (Pi Zero,
 #     Pi 1) as arm-unknown-linux-gnueabi, std built from source by the nightly against Debian's
-#     armel glibc, under `qemu-arm -cpu arm1176`. Where no toolchain here can run the suite
-#     (armv7 musl, ARMv6 hard-float, mipsel) a SKIPPED line says exactly why.
+#     armel glibc, under `qemu-arm -cpu arm1176`; and for armv7 static, as
+#     armv7-unknown-linux-musleabihf with std built from source against Debian's musl-dev for
+#     armhf (scripts/musl-sysroot.sh). Where no toolchain here can run the suite (ARMv6
+#     hard-float, mipsel) a SKIPPED line says exactly why.
 #  3. The echo example, built fully static and size-optimised (profile release-small,
 #     aarch64-unknown-linux-musl), and the debug glibc build, each served from qemu-aarch64 to a
 #     client on the host that checks the echoes byte for byte.
@@ -330,6 +332,24 @@ else
   clean_target "$ARMV6"
 fi
 
+# armv7 static (musl): rustup cannot download this target's rust-std here, and rustc takes
+# musl's start files and libc.a from that rust-std, which -Zbuild-std does not build.
+# scripts/musl-sysroot.sh fetches Debian's musl-dev for armhf (unpacked under the build
+# directory, not installed) and names the cross gcc's unwinder as libunwind; std is then built
+# from source and every test binary is a static musl executable.
+MUSL_V7=armv7-unknown-linux-musleabihf
+if ! have_nightly; then
+  not_run "$MUSL_V7" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
+elif ! have_tools "$MUSL_V7"; then
+  not_run "$MUSL_V7" "missing tools: $(tools "$MUSL_V7")"
+elif ! musl_flags=$(bash scripts/musl-sysroot.sh armhf arm-linux-gnueabihf "$PI_TARGET_DIR/musl-armhf" 2>"$WORK/musl.log"); then
+  not_run "$MUSL_V7" "scripts/musl-sysroot.sh: $(tail -n 1 "$WORK/musl.log")"
+else
+  run_suite "$MUSL_V7" "musl static (Debian's musl-dev, std built from source), qemu-arm" \
+    env RUSTFLAGS="$musl_flags" RUSTDOCFLAGS="$musl_flags" cargo "+$NIGHTLY" test -Zbuild-std
+  clean_target "$MUSL_V7"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # The host client: for each of three connections opened at once, send a 128 KiB random
 # payload from a background writer while reading the echo back, and compare byte for byte.
@@ -546,7 +566,6 @@ fi
 # ---------------------------------------------------------------------------------------------
 # The suite where no toolchain here can build it: each says exactly why.
 step "test suite: targets without a usable standard library here"
-not_run armv7-unknown-linux-musleabihf "rustup cannot download its rust-std here, and -Zbuild-std cannot replace it: musl's crt1.o and libc.a ship only in that rust-std (the no-libc firmware daemons are this board's static build)"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
 not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no \`AtomicU64\`, which \`tests/example_echo.rs\` and \`tests/stress_signals.rs\` use"
 

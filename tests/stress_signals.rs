@@ -147,7 +147,8 @@ fn signal_storm(name: &str, serve: fn(Vec<TcpStream>, &AtomicBool) -> LoopStats)
         #[allow(unsafe_code)]
         // SAFETY: pthread_self has no preconditions.
         let me = unsafe { libc::pthread_self() };
-        tid_tx.send(me).unwrap();
+        // Sent as a number: musl's pthread_t is a pointer, which is not `Send`.
+        tid_tx.send(me as usize).unwrap();
         let stats = serve(served, &fin);
         fin.store(true, Ordering::Relaxed);
         stats
@@ -210,7 +211,7 @@ fn signal_storm(name: &str, serve: fn(Vec<TcpStream>, &AtomicBool) -> LoopStats)
         // SAFETY: `tid` names the loop thread, which is still running (it is joined below,
         // after this loop, and `finished` is checked first).
         #[allow(unsafe_code)]
-        let r = unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        let r = unsafe { libc::pthread_kill(tid as libc::pthread_t, libc::SIGUSR1) };
         assert_eq!(r, 0, "pthread_kill");
         sent_signals += 1;
         next += STORM_PERIOD;
