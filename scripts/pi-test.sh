@@ -322,11 +322,13 @@ done
 # runs: std built from source for arm-unknown-linux-gnueabi (ARMv6, soft-float calls) links
 # against them, and every test then runs on the Pi Zero's CPU model.
 ARMV6=arm-unknown-linux-gnueabi
+ARMV6_READY=0
 if ! have_nightly; then
   not_run "$ARMV6" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
 elif ! command -v arm-linux-gnueabi-gcc >/dev/null || [ ! -d /usr/arm-linux-gnueabi/lib ]; then
   not_run "$ARMV6" "Debian's gcc-arm-linux-gnueabi and libc6-dev-armel-cross are not installed"
 else
+  ARMV6_READY=1
   run_suite "$ARMV6" "glibc armel (ARMv5TE), std built from source, qemu-arm -cpu arm1176" \
     cargo "+$NIGHTLY" test -Zbuild-std
   clean_target "$ARMV6"
@@ -338,11 +340,13 @@ fi
 # directory, not installed) and names the cross gcc's unwinder as libunwind; std is then built
 # from source and every test binary is a static musl executable.
 MUSL_V7=armv7-unknown-linux-musleabihf
+musl_flags=''
 if ! have_nightly; then
   not_run "$MUSL_V7" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
 elif ! have_tools "$MUSL_V7"; then
   not_run "$MUSL_V7" "missing tools: $(tools "$MUSL_V7")"
 elif ! musl_flags=$(bash scripts/musl-sysroot.sh armhf arm-linux-gnueabihf "$PI_TARGET_DIR/musl-armhf" 2>"$WORK/musl.log"); then
+  musl_flags=''
   not_run "$MUSL_V7" "scripts/musl-sysroot.sh: $(tail -n 1 "$WORK/musl.log")"
 else
   run_suite "$MUSL_V7" "musl static (Debian's musl-dev, std built from source), qemu-arm" \
@@ -460,6 +464,23 @@ if [ -f examples/echo_server.rs ]; then
     echo "size: $(size_of "$bin") bytes (stripped) $t echo_server"
     echo "| \`$t\` | glibc, dynamic | $(commas "$(size_of "$bin")") |" >>"$ECHO_SIZES"
   done
+  # The boards whose std is built from source, as their suites above: the same example, served
+  # from their emulator. `build_std_echo TARGET LINKING CARGO...`, CARGO as in run_suite.
+  build_std_echo() {
+    local t=$1 linking=$2 bin
+    shift 2
+    step "echo example: size-optimised ($t, $linking, std built from source, profile release-small)"
+    timed "build" "$@" build -Zbuild-std --target "$t" --profile release-small --example echo_server --quiet ||
+      fail "building the size-optimised echo example for $t"
+    bin="$PI_TARGET_DIR/$t/release-small/examples/echo_server"
+    echo "size: $(size_of "$bin") bytes (stripped) $t echo_server"
+    echo "| \`$t\` | $linking | $(commas "$(size_of "$bin")") |" >>"$ECHO_SIZES"
+    # shellcheck disable=SC2046
+    serve "echo_server ($t, $linking)" $(runner "$t") "$bin" --quiet 127.0.0.1:0
+    clean_target "$t"
+  }
+  [ "$ARMV6_READY" = 0 ] || build_std_echo "$ARMV6" "glibc armel, dynamic" cargo "+$NIGHTLY"
+  [ -z "$musl_flags" ] || build_std_echo "$MUSL_V7" "static (musl)" env RUSTFLAGS="$musl_flags" cargo "+$NIGHTLY"
 else
   skipped "echo example (examples/echo_server.rs is not in the tree)"
 fi
