@@ -40,7 +40,8 @@
 # cross-built suite takes hundreds of megabytes, and CI machines have little disk to spare.
 #
 # $PI_SUITES, when set, names the targets whose suite is run (space-separated; default: all of
-# GNU_TARGETS below); `PI_SUITES=none` runs no suite, for working on the other steps.
+# GNU_TARGETS below, ARMv6 and mipsel); `PI_SUITES=none` runs no suite, for working on the
+# other steps.
 #
 # Build directory: $PI_TARGET_DIR, default `target/pi` in the repository (not the usual
 # target/, because step 2 puts small wrapper scripts in place of the example binaries there;
