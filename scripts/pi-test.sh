@@ -6,7 +6,8 @@
 #  1. Installs what is missing: `rustup target add` for aarch64-unknown-linux-gnu,
 #     armv7-unknown-linux-gnueabihf, riscv64gc-unknown-linux-gnu and aarch64-unknown-linux-musl; the nightly $NIGHTLY with rust-src (for -Zbuild-std);
 #     Debian's gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf, gcc-riscv64-linux-gnu,
-#     gcc-mipsel-linux-gnu, gcc-arm-linux-gnueabi, libc6-dev-armel-cross and qemu-user-static (apt-get, as root or through `sudo -n`). What
+#     gcc-mipsel-linux-gnu, gcc-arm-linux-gnueabi, libc6-dev-armel-cross, libc6-dev-mipsel-cross
+#     and qemu-user-static (apt-get, as root or through `sudo -n`). What
 #     cannot be installed is reported as a `SKIPPED: ...` line and the checks that need it are
 #     left out; that alone does not fail the script.
 #  2. `cargo test --target T` for aarch64 (64-bit Raspberry Pi OS), armv7 (32-bit) and riscv64
@@ -14,10 +15,11 @@
 #     tests, all run under qemu-user through the runners in .cargo/config.toml (riscv64's
 #     linker and runner are set below, as CARGO_TARGET_* variables); and for ARMv6 (Pi Zero,
 #     Pi 1) as arm-unknown-linux-gnueabi, std built from source by the nightly against Debian's
-#     armel glibc, under `qemu-arm -cpu arm1176`; and for armv7 static, as
-#     armv7-unknown-linux-musleabihf with std built from source against Debian's musl-dev for
-#     armhf (scripts/musl-sysroot.sh). Where no toolchain here can run the suite (ARMv6
-#     hard-float, mipsel) a SKIPPED line says exactly why.
+#     armel glibc, under `qemu-arm -cpu arm1176`; the same way for little-endian MIPS32 routers
+#     as mipsel-unknown-linux-gnu, against Debian's mipsel glibc, under qemu-mipsel; and for
+#     armv7 static, as armv7-unknown-linux-musleabihf with std built from source against
+#     Debian's musl-dev for armhf (scripts/musl-sysroot.sh). Where no toolchain here can run
+#     the suite (ARMv6 hard-float, mipsel musl) a SKIPPED line says exactly why.
 #  3. The echo example, built fully static and size-optimised (profile release-small,
 #     aarch64-unknown-linux-musl), and the debug glibc build, each served from qemu-aarch64 to a
 #     client on the host that checks the echoes byte for byte.
@@ -38,7 +40,8 @@
 # cross-built suite takes hundreds of megabytes, and CI machines have little disk to spare.
 #
 # $PI_SUITES, when set, names the targets whose suite is run (space-separated; default: all of
-# GNU_TARGETS below); `PI_SUITES=none` runs no suite, for working on the other steps.
+# GNU_TARGETS below, ARMv6, mipsel and armv7 static); `PI_SUITES=none` runs no suite, for
+# working on the other steps.
 #
 # Build directory: $PI_TARGET_DIR, default `target/pi` in the repository (not the usual
 # target/, because step 2 puts small wrapper scripts in place of the example binaries there;
@@ -99,6 +102,7 @@ runner() {
     armv7-unknown-linux-musleabihf) echo "qemu-arm-static" ;;
     riscv64gc-unknown-linux-gnu) echo "qemu-riscv64-static -L /usr/riscv64-linux-gnu" ;;
     arm-unknown-linux-gnueabi) echo "qemu-arm-static -cpu arm1176 -L /usr/arm-linux-gnueabi" ;;
+    mipsel-unknown-linux-gnu) echo "qemu-mipsel-static -L /usr/mipsel-linux-gnu" ;;
   esac
 }
 # With PI_CLEAN=1, a target's build directory goes once its suite is done (the echo step
@@ -149,6 +153,7 @@ command -v riscv64-linux-gnu-gcc >/dev/null || missing_pkgs+=(gcc-riscv64-linux-
 command -v mipsel-linux-gnu-gcc >/dev/null || missing_pkgs+=(gcc-mipsel-linux-gnu)
 command -v arm-linux-gnueabi-gcc >/dev/null || missing_pkgs+=(gcc-arm-linux-gnueabi)
 [ -d /usr/arm-linux-gnueabi/lib ] || missing_pkgs+=(libc6-dev-armel-cross)
+[ -d /usr/mipsel-linux-gnu/lib ] || missing_pkgs+=(libc6-dev-mipsel-cross)
 for q in qemu-aarch64-static qemu-arm-static qemu-riscv64-static qemu-mipsel-static; do
   command -v "$q" >/dev/null || { missing_pkgs+=(qemu-user-static) && break; }
 done
@@ -335,6 +340,23 @@ else
   clean_target "$ARMV6"
 fi
 
+# Little-endian MIPS32 (OpenWrt's ramips and ath79 routers): a tier-3 target with no rustup std
+# at all, so std is built from source, linked against Debian's mipsel glibc (MIPS32r2 code).
+# MIPS has 128 signals, not 64 (see `Signal`), and no 64-bit atomics.
+MIPSEL=mipsel-unknown-linux-gnu
+MIPSEL_READY=0
+if ! have_nightly; then
+  not_run "$MIPSEL" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
+elif ! command -v mipsel-linux-gnu-gcc >/dev/null || [ ! -d /usr/mipsel-linux-gnu/lib ] ||
+  ! command -v qemu-mipsel-static >/dev/null; then
+  not_run "$MIPSEL" "Debian's gcc-mipsel-linux-gnu, libc6-dev-mipsel-cross or qemu-user-static is not installed"
+else
+  MIPSEL_READY=1
+  run_suite "$MIPSEL" "glibc mipsel (MIPS32r2), std built from source, qemu-mipsel" \
+    cargo "+$NIGHTLY" test -Zbuild-std
+  clean_target "$MIPSEL"
+fi
+
 # armv7 static (musl): rustup cannot download this target's rust-std here, and rustc takes
 # musl's start files and libc.a from that rust-std, which -Zbuild-std does not build.
 # scripts/musl-sysroot.sh fetches Debian's musl-dev for armhf (unpacked under the build
@@ -482,6 +504,7 @@ if [ -f examples/echo_server.rs ]; then
     clean_target "$t"
   }
   [ "$ARMV6_READY" = 0 ] || build_std_echo "$ARMV6" "glibc armel, dynamic" cargo "+$NIGHTLY"
+  [ "$MIPSEL_READY" = 0 ] || build_std_echo "$MIPSEL" "glibc, dynamic" cargo "+$NIGHTLY"
   [ -z "$musl_flags" ] || build_std_echo "$MUSL_V7" "static (musl)" env RUSTFLAGS="$musl_flags" cargo "+$NIGHTLY"
 else
   skipped "echo example (examples/echo_server.rs is not in the tree)"
@@ -590,7 +613,7 @@ fi
 # The suite where no toolchain here can build it: each says exactly why.
 step "test suite: targets without a usable standard library here"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
-not_run mipsel-unknown-linux-musl "std needs musl's crt1.o and libc.a, which ship only in the rust-std rustup has no build of for this tier-3 target; and MIPS32 has no \`AtomicU64\`, which \`tests/example_echo.rs\` and \`tests/stress_signals.rs\` use"
+not_run mipsel-unknown-linux-musl "left out to keep CI short: the suite runs on the same CPU as $MIPSEL above, and scripts/musl-sysroot.sh (Debian has musl-dev for mipsel) would link it static as it does armv7's; the no-libc firmware daemons are this target's static build"
 
 # ---------------------------------------------------------------------------------------------
 step "sizes"
