@@ -673,7 +673,9 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 step "done"
-if [ ${#ran_suite[@]} -eq 0 ]; then
+if [ "${PI_SUITES:-}" = none ]; then
+  echo "no test suite run (PI_SUITES=none)"
+elif [ ${#ran_suite[@]} -eq 0 ]; then
   skipped "test suite under qemu (no cross target could be set up)"
 else
   echo "test suite passed under qemu-user on: ${ran_suite[*]}"
