@@ -648,23 +648,8 @@ RUSTC=$(rustc --version)
 cat "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" "$FW_BYTES"
 if [ "$WRITE_DOCS" = 1 ]; then
   if [ -s "$ECHO_SIZES" ] && [ -s "$FW_SIZES" ] && [ -s "$FW_BYTES" ]; then
-    # docs/raspberry-pi.md has every block; the README the suite results and firmware sizes.
-    python3 - "$ROOT" "$WORK/suite-results.block" "$WORK/pi-sizes.block" "$WORK/firmware-sizes.block" "$FW_BYTES" <<'PY'
-import re, sys
-root, *blocks = sys.argv[1:]
-for doc, wanted in (("docs/raspberry-pi.md", None), ("README.md", {"suite-results", "firmware-sizes"})):
-    text = open("%s/%s" % (root, doc)).read()
-    for path in blocks:
-        block = open(path).read().rstrip("\n")
-        name = re.match(r"<!-- ([a-z-]+): begin", block).group(1)
-        if wanted is not None and name not in wanted:
-            continue
-        pattern = re.compile(r"<!-- %s: begin.*?<!-- %s: end -->" % (name, name), re.S)
-        if not pattern.search(text):
-            sys.exit("%s has no %s markers" % (doc, name))
-        text = pattern.sub(lambda _: block, text, count=1)
-    open("%s/%s" % (root, doc), "w").write(text)
-PY
+    python3 "$ROOT/scripts/write-doc-tables.py" "$WORK/suite-results.block" "$WORK/pi-sizes.block" \
+      "$WORK/firmware-sizes.block" "$FW_BYTES" || fail "writing the tables into the docs"
     echo "docs/raspberry-pi.md and README.md: tables written"
   else
     skipped "size tables not written (a target could not be measured here)"
