@@ -613,7 +613,7 @@ fi
 # The suite where no toolchain here can build it: each says exactly why.
 step "test suite: targets without a usable standard library here"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
-not_run mipsel-unknown-linux-musl "left out to keep CI short: the suite runs on the same CPU as $MIPSEL above, and scripts/musl-sysroot.sh (Debian has musl-dev for mipsel) would link it static as it does armv7's; the no-libc firmware daemons are this target's static build"
+not_run mipsel-unknown-linux-musl "Rust's mipsel-unknown-linux-musl is soft-float and Debian's musl for mipsel, which scripts/musl-sysroot.sh would link, is hard-float: ld refuses to mix them, and rustup has no rust-std with a soft-float musl for this tier-3 target (the suite runs on the same CPU as $MIPSEL above; the no-libc firmware daemons are this target's static build, with rustix's raw system calls)"
 
 # ---------------------------------------------------------------------------------------------
 step "sizes"

@@ -918,8 +918,11 @@ mod tests {
         assert_eq!(Signal::LAST.index(), COUNT - 1);
         assert_eq!(Signal::LAST.bit(), 1 << (MAX - 1));
         assert_eq!(Signal::from_raw(MAX + 1), None);
-        // The C library counts as many signals (glibc's and musl's `SIGRTMAX()`).
-        assert_eq!(MAX, libc::SIGRTMAX());
+        // The C library counts as many signals (glibc's and musl's `SIGRTMAX()`); Miri's
+        // stand-in for `SIGRTMAX()` answers a fixed 42, not the system's.
+        if !cfg!(miri) {
+            assert_eq!(MAX, libc::SIGRTMAX());
+        }
     }
 
     /// The last signal (127 on MIPS, 64 elsewhere) is blocked, watched and delivered to its
