@@ -202,14 +202,18 @@ impl Ready {
 /// sel.register_mode(&r, Interest::READ, Mode::Oneshot, ()).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+// Discriminants from 1, so that 0 is the niche of `Option<SelectorKey>`: a free slot of the
+// registry is then all zero bits, and a new selector's table is cleared in place (a memset)
+// rather than built in a copy.
+#[repr(u8)]
 pub enum Mode {
     /// Reported on every wait while ready (the default, as in Python).
     #[default]
-    Level,
+    Level = 1,
     /// Reported once per change of state (new data); epoll only.
-    Edge,
+    Edge = 2,
     /// Reported once, then disabled until re-armed with `modify`.
-    Oneshot,
+    Oneshot = 3,
 }
 
 #[cfg(test)]

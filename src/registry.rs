@@ -5,13 +5,20 @@
 //!   generation form the [`Token`] the backend hands back with each event, so dispatch finds its key in O(1) without
 //!   hashing, and a token whose generation no longer matches (the fd was unregistered, or closed
 //!   and registered again, during a batch) is recognised as stale.
-//! - `index`: an open-addressing hash table fd → slot: linear probing with Robin Hood
+//! - `index`: fd → slot. Up to [`SCAN_MAX`] registrations it is a plain array by slot (the fd
+//!   plus one, 0 when the slot is free), searched front to back: at that size a scan of at most
+//!   32 words is as quick as hashing, and it is a few instructions where the hash table's
+//!   insertion and removal are a few hundred bytes of code, which a firmware daemon's image
+//!   carries. The choice is made by `N` at compile time, so only one of the two is built.
+//!   Above `SCAN_MAX` it is an open-addressing hash table: linear probing with Robin Hood
 //!   insertion (an entry that has probed further takes the bucket), so each probe run is
 //!   ordered by distance from home; a lookup stops at the first entry nearer its home than the
 //!   key would be, and a removal shifts back only until the next entry that sits in its home
 //!   bucket (no tombstones). The hash is `fd % N`: the kernel hands out the lowest free fd
 //!   number (POSIX `open`/`socket`), so registered fds are nearly contiguous, land in their
 //!   own buckets, and lookup, insert and remove are O(1) in practice; O(N) at worst.
+//!
+//! Both layouts take the same `4 × N` bytes.
 
 use crate::key::SelectorKey;
 use crate::slots::{Occupant, Slots};
@@ -41,6 +48,9 @@ impl<D: Copy> Occupant for Registration<D> {
 }
 
 /// See the module docs.
+/// The largest capacity whose fd index is scanned rather than hashed.
+pub(crate) const SCAN_MAX: usize = 32;
+
 #[derive(Debug)]
 pub(crate) struct Registry<D, const N: usize> {
     /// The registrations. Each slot's link stays its own number, so a slot's tag is its
@@ -66,6 +76,15 @@ impl<D: Copy, const N: usize> Registry<D, N> {
 
     pub(crate) const fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Whether `index` is the array scanned by slot (see the module docs); a constant.
+    const SCANNED: bool = N <= SCAN_MAX;
+
+    /// The scanned index's word for `fd`: never 0, the free slot's word, for an fd that can
+    /// be registered (`fd >= 0`, which every caller has checked or tests below).
+    const fn scan_word(fd: RawFd) -> u32 {
+        fd.cast_unsigned().wrapping_add(1)
     }
 
     fn home(fd: RawFd) -> usize {
@@ -115,6 +134,15 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     /// The slot of a registered fd. O(1) expected.
     #[inline]
     pub(crate) fn lookup(&self, fd: RawFd) -> Option<u32> {
+        if Self::SCANNED {
+            if fd < 0 {
+                return None;
+            }
+            let word = Self::scan_word(fd);
+            // At most SCAN_MAX (32) entries, so the position fits a u32.
+            #[allow(clippy::cast_possible_truncation)]
+            return self.index.iter().position(|&w| w == word).map(|s| s as u32);
+        }
         self.bucket_of(fd).map(|b| self.index[b] - 1)
     }
 
@@ -146,18 +174,30 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     }
 
     /// Inserts a key for an fd that is not registered, at the slot [`vacant`](Self::vacant)
-    /// named. Returns `None` (and changes nothing) when full.
+    /// named, armed in batch `armed_in` (see [`set_armed`](Self::set_armed)). Returns `None`
+    /// (and changes nothing) when full.
     #[inline]
-    pub(crate) fn insert(&mut self, key: SelectorKey<D>) -> Option<Token<N>> {
+    pub(crate) fn insert(&mut self, key: SelectorKey<D>, armed_in: u64) -> Option<Token<N>> {
+        // The selector refuses a negative fd before it gets here; -1 would be the scanned
+        // index's free word.
+        if key.fd < 0 {
+            return None;
+        }
         let token = Token::<N>::from_u64(
             self.slots
                 .insert(Registration {
                     key: Some(key),
                     fired: false,
-                    armed_in: 0,
+                    armed_in,
                 })
                 .ok()?,
         );
+        if Self::SCANNED {
+            if let Some(w) = self.index.get_mut(token.slot() as usize) {
+                *w = Self::scan_word(key.fd);
+            }
+            return Some(token);
+        }
         // Robin Hood insertion: the entry carried along swaps with any that sits nearer its
         // home; there is an empty bucket since fewer than N were registered before.
         let mut carried = token.slot() + 1;
@@ -216,6 +256,13 @@ impl<D: Copy, const N: usize> Registry<D, N> {
     /// Removes `fd`'s registration and retires its generation.
     #[inline]
     pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<D>> {
+        if Self::SCANNED {
+            let slot = self.lookup(fd)?;
+            if let Some(w) = self.index.get_mut(slot as usize) {
+                *w = 0;
+            }
+            return self.slots.remove(slot)?.key;
+        }
         let bucket = self.bucket_of(fd)?;
         let slot = self.index[bucket] - 1;
         // Backward-shift deletion: pull the rest of the probe run back one bucket, up to an
@@ -261,7 +308,7 @@ mod tests {
     #[test]
     fn insert_lookup_remove() {
         let mut r = Registry::<u32, 4>::new();
-        let t = r.insert(key(3, 30)).unwrap();
+        let t = r.insert(key(3, 30), 0).unwrap();
         assert_eq!(r.lookup(3), Some(t.slot()));
         assert_eq!(r.live(t).unwrap().data, 30);
         assert_eq!(r.remove(3).unwrap().data, 30);
@@ -274,10 +321,10 @@ mod tests {
     fn full_changes_nothing() {
         let mut r = Registry::<u32, 3>::new();
         for fd in 0..3 {
-            r.insert(key(fd, fd as u32)).unwrap();
+            r.insert(key(fd, fd as u32), 0).unwrap();
         }
         assert!(r.vacant().is_none());
-        assert!(r.insert(key(9, 9)).is_none());
+        assert!(r.insert(key(9, 9), 0).is_none());
         assert_eq!(r.len(), 3);
         assert_eq!(r.lookup(9), None);
         for fd in 0..3 {
@@ -288,9 +335,9 @@ mod tests {
     #[test]
     fn reused_slot_gets_new_generation() {
         let mut r = Registry::<u32, 2>::new();
-        let a = r.insert(key(5, 1)).unwrap();
+        let a = r.insert(key(5, 1), 0).unwrap();
         r.remove(5);
-        let b = r.insert(key(5, 2)).unwrap();
+        let b = r.insert(key(5, 2), 0).unwrap();
         assert_eq!(a.slot(), b.slot());
         assert_ne!(a, b);
         assert!(r.live(a).is_none());
@@ -303,21 +350,21 @@ mod tests {
     #[test]
     fn generations_wrap_past_2_pow_32() {
         let mut r = Registry::<u32, 4>::new();
-        let first = r.insert(key(3, 1)).unwrap();
+        let first = r.insert(key(3, 1), 0).unwrap();
         r.remove(3);
         r.slots.set_generation(first.slot(), u64::from(u32::MAX));
-        r.insert(key(3, 2)).unwrap();
+        r.insert(key(3, 2), 0).unwrap();
         r.remove(3);
-        let later = r.insert(key(3, 3)).unwrap();
+        let later = r.insert(key(3, 3), 0).unwrap();
         assert_eq!(later.generation(), 1 << 32);
         assert!(r.live(first).is_none(), "a stale token is live again");
         assert_eq!(r.live(later).unwrap().data, 3);
         r.remove(3);
         r.slots
             .set_generation(first.slot(), Token::<4>::MAX_GENERATION);
-        let last = r.insert(key(3, 4)).unwrap();
+        let last = r.insert(key(3, 4), 0).unwrap();
         r.remove(3);
-        let wrapped = r.insert(key(3, 5)).unwrap();
+        let wrapped = r.insert(key(3, 5), 0).unwrap();
         assert_eq!(
             (last.generation(), wrapped.generation()),
             (Token::<4>::MAX_GENERATION, 0)
@@ -334,24 +381,35 @@ mod tests {
         }
     }
 
-    /// Random operations against a plain model, with colliding fds (all ≡ mod N).
+    /// Random operations against a plain model, with colliding fds (many ≡ mod N), on both
+    /// index layouts: scanned (N ≤ SCAN_MAX) and hashed.
     #[test]
     fn matches_model_under_random_ops() {
-        const N: usize = 8;
+        const {
+            assert!(Registry::<u32, 8>::SCANNED && Registry::<u32, SCAN_MAX>::SCANNED);
+            assert!(!Registry::<u32, { SCAN_MAX + 1 }>::SCANNED);
+        };
+        against_model::<8>(0x9E37_79B9_7F4A_7C15);
+        against_model::<SCAN_MAX>(0x2545_F491_4F6C_DD1D);
+        against_model::<{ SCAN_MAX + 1 }>(0x9E37_79B9_7F4A_7C15);
+        against_model::<40>(0x0123_4567_89AB_CDEF);
+    }
+
+    fn against_model<const N: usize>(mut seed: u64) {
+        const FDS: usize = 96;
         let mut r = Registry::<u32, N>::new();
-        let mut model: [Option<u32>; 64] = [None; 64];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut model: [Option<u32>; FDS] = [None; FDS];
         for step in 0..20_000u32 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let fd = (seed % 64) as RawFd;
+            let fd = (seed % FDS as u64) as RawFd;
             if seed & 0x100 == 0 {
                 let count = model.iter().filter(|m| m.is_some()).count();
                 let res = if r.lookup(fd).is_some() {
                     None
                 } else {
-                    r.insert(key(fd, step))
+                    r.insert(key(fd, step), 0)
                 };
                 if model[fd as usize].is_none() && count < N {
                     assert!(res.is_some());
@@ -365,9 +423,21 @@ mod tests {
             }
             for (f, m) in model.iter().enumerate() {
                 let live = r.lookup(f as RawFd).and_then(|s| r.get(s)).map(|k| k.data);
-                assert_eq!(live, *m, "fd {f} at step {step}");
+                assert_eq!(live, *m, "N {N}, fd {f} at step {step}");
             }
             assert_eq!(r.iter().count(), r.len());
         }
+    }
+
+    /// Negative fds are never found and never inserted, in either layout (-1 would be the
+    /// scanned index's free word).
+    #[test]
+    fn negative_fds_are_refused() {
+        let mut small = Registry::<u32, 4>::new();
+        let mut large = Registry::<u32, 64>::new();
+        assert!(small.insert(key(-1, 1), 0).is_none() && large.insert(key(-1, 1), 0).is_none());
+        assert_eq!((small.len(), large.len()), (0, 0));
+        assert_eq!((small.lookup(-1), large.lookup(-1)), (None, None));
+        assert!(small.remove(-1).is_none() && large.remove(-1).is_none());
     }
 }

@@ -227,10 +227,9 @@ impl<B: Backend, D: Copy, const N: usize> Selector<B, D, N> {
             mode,
             data,
         };
-        // Cannot fail: `vacant` found room and nothing changed since.
-        if let Some(token) = self.registry.insert(key) {
-            self.registry.set_armed(token.slot(), self.batch.count());
-        }
+        // Cannot fail: `vacant` found room and nothing changed since. Armed in this wait's
+        // batch, as by `modify`.
+        let _ = self.registry.insert(key, self.batch.count());
         self.state |= CHANGED;
         Ok(key)
     }

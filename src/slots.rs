@@ -5,8 +5,11 @@
 //! ⌈log₂ N⌉ bits ([`slot_bits`]), the generation the rest. Each entry keeps one such word, its
 //! *tag*: the generation above, and below it a *link* of ⌈log₂ N⌉ bits whose meaning depends on
 //! the slot's state:
-//! - free: the next free slot, or the slot's own number at the end of the list, so the free list
-//!   costs no word per slot;
+//! - free, after it was occupied: the next slot freed before it and still free, or the slot's
+//!   own number at the end of that list, so the free list costs no word per slot. Slots never
+//!   used are not in the list: they are the ones from the count of occupied slots on, handed
+//!   out in order once the list is empty (then every slot below the count is occupied), so a
+//!   new table is the same word in every entry, written in place;
 //! - occupied: the owner's. [`insert`](Slots::insert) sets it to the slot's own number, so the
 //!   tag *is* the id (the registry leaves it so); the timers keep the slot's heap position there
 //!   ([`set_link`](Slots::set_link)), which is how their ids and positions share one word.
@@ -51,10 +54,6 @@ impl<T: Copy> Occupant for Option<T> {
     }
 }
 
-/// No slot: the end of the free list is marked in the links (a slot naming itself), so this only
-/// marks a full table. Never a slot number, since `N < u32::MAX`.
-const NONE: u32 = u32::MAX;
-
 #[derive(Debug, Clone, Copy)]
 struct Entry<V> {
     /// `generation << slot_bits(N) | link` (see the module docs).
@@ -66,7 +65,9 @@ struct Entry<V> {
 #[derive(Debug, Clone)]
 pub(crate) struct Slots<V, const N: usize> {
     entries: [Entry<V>; N],
-    /// The first free slot, or `NONE` when every slot is occupied.
+    /// One more than the last freed slot still free (at most `N < u32::MAX`), or 0 when there
+    /// is none: then every slot below `len` is occupied and every one from `len` on was never
+    /// used, and `len` is the next free. A new table is zero bits but for its values.
     free: u32,
     len: u32,
 }
@@ -88,23 +89,21 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
                 "slot capacity must be below u32::MAX"
             );
         };
-        let mut entries = [Entry {
+        Self::EMPTY
+    }
+
+    /// A new table: every entry alike, with no free list threaded through them, so that a value
+    /// that is zero bits (the registry's) makes the whole table zero bits, which is cleared in
+    /// place rather than built in a copy and copied over (a `memcpy` that a firmware image
+    /// would carry for this alone).
+    const EMPTY: Self = Slots {
+        entries: [Entry {
             tag: 0,
             value: V::VACANT,
-        }; N];
-        // The free list runs 0 → 1 → … → N − 1, which names itself.
-        let mut i = 0;
-        while i < N {
-            let next = if i + 1 < N { i + 1 } else { i };
-            entries[i].tag = next as u64;
-            i += 1;
-        }
-        Slots {
-            entries,
-            free: if N == 0 { NONE } else { 0 },
-            len: 0,
-        }
-    }
+        }; N],
+        free: 0,
+        len: 0,
+    };
 
     /// The number of occupied slots.
     pub(crate) const fn len(&self) -> usize {
@@ -129,9 +128,20 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
     /// The id the next [`insert`](Self::insert) will return, or `None` when full.
     #[inline]
     pub(crate) fn vacant(&self) -> Option<u64> {
-        // `NONE` is out of range: a full table has no entry at `free`.
-        let e = self.entries.get(self.free as usize)?;
-        Some(Self::id_of(e.tag, self.free))
+        let slot = self.next_free();
+        // `len == N` is out of range: a full table has no entry there.
+        let e = self.entries.get(slot as usize)?;
+        Some(Self::id_of(e.tag, slot))
+    }
+
+    /// The slot the next insert takes: the last freed, or else the first never used.
+    #[inline]
+    fn next_free(&self) -> u32 {
+        if self.free == 0 {
+            self.len
+        } else {
+            self.free - 1
+        }
     }
 
     /// Puts `value` in the first free slot and returns its id, the one [`vacant`](Self::vacant)
@@ -139,15 +149,18 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
     /// table is full or `value` is vacant (it could not be told from a free slot).
     #[inline]
     pub(crate) fn insert(&mut self, value: V) -> Result<u64, V> {
-        let slot = self.free;
+        let slot = self.next_free();
         let Some(e) = self.entries.get_mut(slot as usize) else {
             return Err(value);
         };
         if value.is_vacant() {
             return Err(value);
         }
-        let next = Self::slot_of(e.tag);
-        self.free = if next == slot { NONE } else { next };
+        if self.free != 0 {
+            let next = Self::slot_of(e.tag);
+            // `next < N < u32::MAX`: no overflow.
+            self.free = if next == slot { 0 } else { next + 1 };
+        }
         e.tag = Self::id_of(e.tag, slot);
         e.value = value;
         self.len += 1;
@@ -228,11 +241,12 @@ impl<V: Occupant, const N: usize> Slots<V, N> {
             return None;
         }
         let value = core::mem::replace(&mut e.value, V::VACANT);
-        let next = if self.free == NONE { slot } else { self.free };
+        let next = if self.free == 0 { slot } else { self.free - 1 };
         // Adds one to the generation bits (cleared below the link first), wrapping to 0 after
         // 2^(64 − BITS) frees.
         e.tag = (e.tag & !Self::LOW).wrapping_add(Self::GENERATION_ONE) | u64::from(next);
-        self.free = slot;
+        // `slot < N < u32::MAX`: no overflow.
+        self.free = slot + 1;
         self.len -= 1;
         Some(value)
     }
