@@ -90,7 +90,7 @@ fn on_term(ev: &mut Loop, sig: SignalEvent) {
     ev.stop();
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // First, before any thread: the signals go to the loop, not to their default action.
     block_signals(&[Signal::TERM, Signal::INT])?;
     let addr = std::env::args()

@@ -41,6 +41,7 @@ mod common;
 #[cfg(not(test))]
 use picosel::DefaultEventLoop;
 use picosel::{block_signals, Notifier, Signal, SignalEvent, TimerEvent, WatchdogDevice};
+use picosel_std::NotifierEnvExt as _;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;

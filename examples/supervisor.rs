@@ -19,9 +19,10 @@
 mod common;
 
 use picosel::{
-    block_signals, ChildWatch, CommandSignalsExt, DefaultEventLoop, Interest, IoEvent, Signal,
-    SignalEvent, TimerEvent, TimerId,
+    block_signals, ChildWatch, DefaultEventLoop, Interest, IoEvent, Signal, SignalEvent,
+    TimerEvent, TimerId,
 };
+use picosel_std::CommandSignalsExt;
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};

@@ -203,8 +203,10 @@ pub struct ChildExit {
 ///
 /// # The order to follow
 ///
-/// 1. Spawn (with std: `Command::unblock_signals` when the loop blocks signals, so the child
-///    does not inherit a blocked SIGTERM), then [`open`](Self::open) the watch right away.
+/// 1. Spawn (with std: `picosel-std`'s `Command::unblock_signals`, without it
+///    `picosel::unblock_signals_for_exec` in the child, when the loop blocks signals, so the
+///    child does not inherit a blocked SIGTERM), then [`open`](Self::open) the watch right
+///    away.
 /// 2. Register it for `READ`, level-triggered (the default).
 /// 3. In the handler, [`reap`](Self::reap): `Ok(Some(exit))` is the end; `Ok(None)` means
 ///    not ended yet (a spurious wake-up), keep waiting.

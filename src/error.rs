@@ -6,9 +6,6 @@
 
 use core::fmt;
 
-#[cfg(feature = "std")]
-extern crate std;
-
 pub use rustix::io::Errno;
 
 /// What went wrong.
@@ -94,45 +91,6 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
-
-/// `?` in a function that returns `std::io::Result` (feature `std`): an OS error keeps its
-/// errno (`raw_os_error`), the others keep their message under the nearest
-/// [`ErrorKind`](std::io::ErrorKind).
-///
-/// ```
-/// use picosel::{DefaultSelector, Interest};
-/// use std::io::ErrorKind;
-///
-/// fn watch(sel: &mut DefaultSelector<(), 4>) -> std::io::Result<()> {
-///     sel.register(-1, Interest::READ, ())?;
-///     Ok(())
-/// }
-/// let e = watch(&mut DefaultSelector::new()).unwrap_err();
-/// assert_eq!(e.kind(), ErrorKind::InvalidInput);
-/// assert_eq!(e.to_string(), "file descriptor is negative");
-/// ```
-#[cfg(feature = "std")]
-impl From<Error> for std::io::Error {
-    fn from(e: Error) -> Self {
-        use std::io::ErrorKind;
-        let kind = match e {
-            Error::Os(errno) => return std::io::Error::from_raw_os_error(errno.raw_os_error()),
-            Error::InvalidInterest
-            | Error::InvalidFd
-            | Error::FdOutOfRange
-            | Error::InvalidPeriod
-            | Error::ReservedSignal
-            | Error::InvalidTime => ErrorKind::InvalidInput,
-            Error::AlreadyRegistered => ErrorKind::AlreadyExists,
-            Error::NotRegistered => ErrorKind::NotFound,
-            Error::Unsupported => ErrorKind::Unsupported,
-            Error::InDispatch => ErrorKind::ResourceBusy,
-            Error::Deadlock => ErrorKind::WouldBlock,
-            Error::Full => ErrorKind::OutOfMemory,
-        };
-        std::io::Error::new(kind, e)
-    }
-}
 
 /// `Result` with picosel's [`Error`].
 pub type Result<T> = core::result::Result<T, Error>;

@@ -219,6 +219,7 @@ pub enum Mode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::fmt::Write as _;
 
     #[test]
     fn masked_drops_unregistered_bits() {
@@ -306,7 +307,8 @@ mod tests {
                 );
                 let got = Ready::masked(raw, interest);
                 let registered = Ready::from_bits_truncate(interest.bits());
-                let case = std::format!("raw {raw:?}, interest {interest:?}: {got:?}");
+                let mut case = heapless::String::<512>::new();
+                write!(case, "raw {raw:?}, interest {interest:?}: {got:?}").unwrap();
                 assert!(got.contains(raw & registered), "{case}");
                 assert_eq!(got & fault, raw & fault, "{case}");
                 if !raw.intersects(fault) {

@@ -8,11 +8,6 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The unit tests run on the host with std (proptest, `Vec`); the library links it only with
-// the `std` feature.
-#[cfg(test)]
-extern crate std;
-
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 compile_error!(
     "picosel is for Linux and Android: it is built on epoll(7), signalfd(2), eventfd(2) and the \
@@ -79,10 +74,8 @@ on_linux! {
     pub use selector::{
         DefaultSelector, EpollSelector, Events, PollSelector, SelectSelector, Selector,
     };
-    #[cfg(all(feature = "signal", feature = "std"))]
-    pub use signal::CommandSignalsExt;
     #[cfg(feature = "signal")]
-    pub use signal::{block_signals, Signal, SignalEvent};
+    pub use signal::{block_signals, unblock_signals_for_exec, Signal, SignalEvent};
     pub use time::Instant;
     pub use timer::{Expired, TimerId, Timers};
     pub use waker::Waker;

@@ -10,8 +10,9 @@
 //!
 //! The core takes the address and the interval as values, so it is `no_std` and makes no
 //! allocation: the address is kept in a `sockaddr_un`, `STATUS=` is formatted into a fixed
-//! buffer on the stack, and each notification is one `sendto`. `Notifier::from_env` (feature
-//! `std`) reads the environment.
+//! buffer on the stack, and each notification is one `sendto`. `Notifier::from_env`, which
+//! reads the environment through `std::env`, is in the companion crate `picosel-std`
+//! (`NotifierEnvExt`): picosel itself never links std.
 
 use crate::error::{Error, Result};
 use core::fmt::{self, Write as _};
@@ -19,9 +20,6 @@ use core::time::Duration;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
-
-#[cfg(feature = "std")]
-extern crate std;
 
 /// The longest path a `sockaddr_un` holds: its `sun_path` is 108 bytes on Linux, and a path
 /// may fill it without a terminating NUL. An abstract name takes one of them for its leading
@@ -51,6 +49,7 @@ const STATUS_PREFIX: &[u8] = b"STATUS=";
 #[cfg_attr(all(feature = "std", feature = "signal"), doc = "```no_run")]
 #[cfg_attr(not(all(feature = "std", feature = "signal")), doc = "```ignore")]
 /// use picosel::{block_signals, DefaultEventLoop, Notifier, Signal, SignalEvent, TimerEvent};
+/// use picosel_std::NotifierEnvExt as _; // Notifier::from_env(), which needs std
 ///
 /// struct Daemon {
 ///     notifier: Notifier,
@@ -67,7 +66,7 @@ const STATUS_PREFIX: &[u8] = b"STATUS=";
 ///     ev.stop();
 /// }
 ///
-/// fn main() -> std::io::Result<()> {
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     block_signals(&[Signal::TERM])?;
 ///     let mut ev = Loop::new(Daemon {
 ///         notifier: Notifier::from_env()?, // disabled when $NOTIFY_SOCKET is unset
@@ -121,7 +120,7 @@ impl Notifier {
     pub const STATUS_MAX: usize = STATUS_BUF - STATUS_PREFIX.len();
 
     /// A notifier that sends nothing: every notification succeeds and does nothing. What
-    /// `from_env` (feature `std`) gives when `$NOTIFY_SOCKET` is unset. No syscall.
+    /// `picosel-std`'s `Notifier::from_env()` gives when `$NOTIFY_SOCKET` is unset. No syscall.
     ///
     /// ```
     /// let n = picosel::Notifier::disabled();
@@ -194,9 +193,9 @@ impl Notifier {
     }
 
     /// A notifier from the values of the service manager's environment variables, as raw bytes
-    /// (`None` for one that is unset), and this process's id. `from_env` (feature `std`)
-    /// reads them; this is the same without `std`, for a program that finds its environment
-    /// another way.
+    /// (`None` for one that is unset), and this process's id. `Notifier::from_env()` (in
+    /// `picosel-std`, since it reads them through `std::env`) calls this; a program without
+    /// std finds its environment another way and calls it too.
     ///
     /// - `notify_socket` (`$NOTIFY_SOCKET`) unset or empty: disabled, and the other two are not
     ///   looked at. Otherwise the address, as for [`new`](Self::new).
@@ -250,51 +249,6 @@ impl Notifier {
             }
         }
         Notifier::new(address, watchdog)
-    }
-
-    /// A notifier as the service manager asks for in this process's environment (feature
-    /// `std`): `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and `$WATCHDOG_PID`, by the rules of
-    /// [`from_vars`](Self::from_vars). With `$NOTIFY_SOCKET` unset (the daemon was started
-    /// from a shell, or by a manager that does not speak this protocol) it is
-    /// [disabled](Self::disabled): nothing is sent and nothing fails.
-    ///
-    /// It reads the variables through `std::env`, which allocates while it runs (the values
-    /// are copied out, then freed); call it once, at start-up. The notifications allocate
-    /// nothing. The variables are left in place, so a child inherits them; `$WATCHDOG_PID`
-    /// (systemd sets it) keeps the child from taking the keep-alives as its own.
-    ///
-    /// # Errors
-    /// Those of [`from_vars`](Self::from_vars): a variable that is set but malformed, or no
-    /// socket to be had. Converted to `std::io::Error` by `?`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use picosel::Notifier;
-    ///
-    /// fn main() -> std::io::Result<()> {
-    ///     let notifier = Notifier::from_env()?;
-    ///     // ... start up, then:
-    ///     notifier.ready()?;
-    ///     Ok(())
-    /// }
-    /// # main().unwrap();
-    /// ```
-    #[cfg(feature = "std")]
-    pub fn from_env() -> Result<Notifier> {
-        use std::os::unix::ffi::OsStrExt;
-        let var = |name| std::env::var_os(name);
-        let (socket, usec, pid) = (
-            var("NOTIFY_SOCKET"),
-            var("WATCHDOG_USEC"),
-            var("WATCHDOG_PID"),
-        );
-        Notifier::from_vars(
-            socket.as_deref().map(OsStrExt::as_bytes),
-            usec.as_deref().map(OsStrExt::as_bytes),
-            pid.as_deref().map(OsStrExt::as_bytes),
-            std::process::id(),
-        )
     }
 
     /// Whether a service manager listens: notifications are sent.
@@ -352,7 +306,7 @@ impl Notifier {
     ///
     /// ```
     /// # use picosel::Notifier;
-    /// let notifier = Notifier::disabled(); // Notifier::from_env()? in a daemon
+    /// let notifier = Notifier::disabled(); // picosel-std's Notifier::from_env()? in a daemon
     /// notifier.ready().unwrap();
     /// ```
     pub fn ready(&self) -> Result<()> {

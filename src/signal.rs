@@ -29,9 +29,10 @@
 //! The mask survives fork(2) and execve(2) (signal(7)), and `std::process::Command` passes it
 //! on unchanged (it stopped emptying it in 2022, rust-lang/rust#101077), so a helper would
 //! start with SIGTERM and SIGINT blocked and outlive `kill -TERM`.
-//! [`CommandSignalsExt::unblock_signals`] (`std` feature) unblocks in the child, before exec,
-//! the signals picosel blocked. Which those are is kept in a process-wide atomic mask, because
-//! the child may be spawned from any thread.
+//! [`unblock_signals_for_exec`], run in the child before exec, unblocks the signals picosel
+//! blocked (the companion crate `picosel-std` runs it for `std::process::Command`:
+//! `CommandSignalsExt::unblock_signals`). Which those are is kept in a process-wide atomic
+//! mask, because the child may be spawned from any thread.
 //!
 //! # Signals the C library keeps
 //!
@@ -53,7 +54,7 @@
 //! program's dependency graph), behind the `signal` cargo feature (on by default). A raw
 //! syscall wrapper would have needed per-architecture `asm!` and its own `sigset_t` layout for
 //! the same three calls. The `unsafe` is confined to small functions below, each with its
-//! invariant (and, with `std`, the `pre_exec` of [`CommandSignalsExt`]); reading the siginfo
+//! invariant; reading the siginfo
 //! records needs none (they are parsed from bytes).
 //!
 //! # References
@@ -67,9 +68,6 @@ use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicU32, Ordering};
 use rustix::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
-
-#[cfg(feature = "std")]
-extern crate std;
 
 /// Linux's signals by architecture: MIPS has 128 (arch/mips/include/uapi/asm/signal.h:
 /// `_NSIG` 128), every other architecture 64.
@@ -341,11 +339,11 @@ pub struct SignalEvent {
 ///
 /// Children inherit the mask through fork(2) and keep it across execve(2) (signal(7)), and
 /// `std::process::Command` passes it on: a helper started plainly has SIGTERM blocked and
-/// survives `kill -TERM`. Spawn helpers with
-/// `CommandSignalsExt::unblock_signals` (`std` feature), which unblocks in the child the
-/// signals this function and `add_signal` blocked. A child started another way (fork then
-/// exec, `posix_spawn(3)` without `POSIX_SPAWN_SETSIGMASK`, system(3), popen(3)) must unblock
-/// them itself before exec.
+/// survives `kill -TERM`. Spawn helpers with `picosel-std`'s
+/// `CommandSignalsExt::unblock_signals`, which unblocks in the child the signals this function
+/// and `add_signal` blocked; a program that forks and execs itself calls
+/// [`unblock_signals_for_exec`] in the child. A child started another way (`posix_spawn(3)`
+/// without `POSIX_SPAWN_SETSIGMASK`, system(3), popen(3)) keeps them blocked.
 ///
 /// # Errors
 /// Every signal is checked before any is blocked, so on error nothing is changed:
@@ -380,7 +378,7 @@ pub fn block_signals(signals: &[Signal]) -> Result<()> {
 }
 
 /// The signals picosel blocked that were not blocked before, in any thread (bit `n - 1` for
-/// signal `n`): what a child spawned with [`CommandSignalsExt::unblock_signals`] unblocks.
+/// signal `n`): what [`unblock_signals_for_exec`] unblocks in a child.
 /// In 32-bit words, since 32-bit MIPS and PowerPC (common in routers) have no 64-bit
 /// atomics; each signal's bit lives in one word, so a reader never sees half a change to it.
 static BLOCKED_BY_US: [AtomicU32; WORDS] = [const { AtomicU32::new(0) }; WORDS];
@@ -409,7 +407,6 @@ fn forget_blocked(bits: Mask) {
 }
 
 /// Lock-free atomic loads only: async-signal-safe, callable between fork and exec.
-#[cfg(any(feature = "std", test))]
 fn blocked_by_us() -> Mask {
     let mut bits = 0;
     for (i, w) in BLOCKED_BY_US.iter().enumerate() {
@@ -452,92 +449,62 @@ fn unblock_one(signal: Signal) {
     forget_blocked(signal.bit());
 }
 
-#[cfg(feature = "std")]
-pub use command::CommandSignalsExt;
-
-#[cfg(feature = "std")]
-mod command {
-    use super::{blocked_by_us, sigmask, std};
-    use std::os::unix::process::CommandExt as _;
-    use std::process::Command;
-
-    mod sealed {
-        pub trait Sealed {}
-        impl Sealed for super::Command {}
+/// Unblocks, in the calling thread, the signals that [`block_signals`] and
+/// [`EventLoop::add_signal`](crate::EventLoop::add_signal) blocked (in any thread, as they
+/// stand now): the step a child runs between fork(2) and execve(2), so that the program it
+/// starts gets the signal mask the process had before picosel blocked anything.
+///
+/// The mask is inherited through fork(2) and kept across execve(2) (signal(7)): without this
+/// step a helper would start with SIGTERM and SIGINT blocked, and `kill -TERM` and Ctrl-C
+/// would not stop it. A signal that was blocked already when picosel was asked stays blocked.
+///
+/// Async-signal-safe, so callable in the child of a multithreaded parent between fork(2) and
+/// execve(2), where only async-signal-safe functions may run (the child has one thread, and
+/// locks held by the parent's other threads stay held): it does lock-free atomic loads of a
+/// process-wide record, builds `sigset_t` values on the stack with `sigemptyset` and
+/// `sigaddset`, and calls `pthread_sigmask`, all on the async-signal-safe list of
+/// signal-safety(7). It neither allocates nor takes a lock. `picosel-std`'s
+/// `CommandSignalsExt::unblock_signals` runs it in `std::process::Command`'s `pre_exec`; a
+/// `no_std` program that forks and execs itself calls it in the child.
+///
+/// # Errors
+/// [`Error::Os`] if the C library refuses (it cannot for the sets built here).
+///
+/// # Examples
+///
+/// ```
+/// use picosel::{block_signals, unblock_signals_for_exec, Signal};
+///
+/// // Whether this thread blocks `signal`, asked of the C library.
+/// fn blocked(signal: Signal) -> bool {
+///     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+///     // SAFETY: with a null new set, pthread_sigmask only writes the current mask into
+///     // `set`, which it initialises; sigismember then reads it.
+///     unsafe {
+///         libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr());
+///         libc::sigismember(set.as_ptr(), signal.as_raw()) == 1
+///     }
+/// }
+///
+/// block_signals(&[Signal::TERM]).unwrap();
+/// assert!(blocked(Signal::TERM));
+/// // In a child, right before execve(2); here in the process itself, to show its effect:
+/// unblock_signals_for_exec().unwrap();
+/// assert!(!blocked(Signal::TERM));
+/// ```
+///
+/// # References
+/// - [signal-safety(7)](https://man7.org/linux/man-pages/man7/signal-safety.7.html)
+/// - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html), "Signal mask and pending
+///   signals"
+/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)
+#[doc(alias = "pre_exec")]
+pub fn unblock_signals_for_exec() -> Result<()> {
+    let mask = blocked_by_us();
+    if mask != 0 {
+        sigmask(libc::SIG_UNBLOCK, mask)?;
     }
-
-    /// Spawning helpers that stop on SIGTERM: `std::process::Command` with the signals picosel
-    /// blocked unblocked in the child (`std` feature).
-    ///
-    /// The signal mask is inherited through fork(2) and kept across execve(2) (signal(7)), and
-    /// `Command` passes it on unchanged. After [`block_signals`](crate::block_signals)
-    /// or [`EventLoop::add_signal`](crate::EventLoop::add_signal), a helper spawned plainly
-    /// would start with SIGTERM and SIGINT blocked: `kill -TERM` and Ctrl-C would not stop it.
-    ///
-    /// Sealed: implemented for `std::process::Command` only.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use picosel::{block_signals, CommandSignalsExt, Signal};
-    /// use std::process::Command;
-    ///
-    /// block_signals(&[Signal::TERM, Signal::INT]).unwrap();
-    /// // The helper starts with SIGTERM and SIGINT as they were before picosel blocked them.
-    /// let status = Command::new("true").unblock_signals().status().unwrap();
-    /// assert!(status.success());
-    /// ```
-    pub trait CommandSignalsExt: sealed::Sealed {
-        /// Unblocks, in the child and before its program starts, the signals that
-        /// [`block_signals`](crate::block_signals) and
-        /// [`EventLoop::add_signal`](crate::EventLoop::add_signal) blocked (in any thread,
-        /// as they stand when the child is spawned). A signal that was blocked already when
-        /// picosel was asked stays blocked, so the child gets the mask the process had before.
-        ///
-        /// It runs through `pre_exec`, which makes std fork the child instead of using
-        /// `posix_spawn(3)`; a failure to unblock fails the spawn with the C library's error.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use picosel::{block_signals, CommandSignalsExt, Signal};
-        /// use std::process::Command;
-        ///
-        /// block_signals(&[Signal::TERM]).unwrap();
-        /// let mut helper = Command::new("sleep");
-        /// helper.arg("0").unblock_signals();
-        /// assert!(helper.status().unwrap().success());
-        /// ```
-        ///
-        /// # References
-        /// - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html), "Signal mask
-        ///   and pending signals"
-        fn unblock_signals(&mut self) -> &mut Self;
-    }
-
-    impl CommandSignalsExt for Command {
-        #[allow(unsafe_code)]
-        fn unblock_signals(&mut self) -> &mut Command {
-            let unblock = || {
-                let mask = blocked_by_us();
-                if mask != 0 {
-                    sigmask(libc::SIG_UNBLOCK, mask).map_err(|e| match e {
-                        crate::Error::Os(errno) => {
-                            std::io::Error::from_raw_os_error(errno.raw_os_error())
-                        }
-                        _ => std::io::Error::from(std::io::ErrorKind::Other),
-                    })?;
-                }
-                Ok(())
-            };
-            // SAFETY: between fork and exec only async-signal-safe work is allowed (the child
-            // of a multithreaded parent has one thread, and locks held by others stay held).
-            // The closure does lock-free atomic loads, builds sigset_t values on the stack with
-            // sigemptyset/sigaddset and calls pthread_sigmask, all async-signal-safe
-            // (signal-safety(7)); it allocates nothing (an OS io::Error is a plain code).
-            unsafe { self.pre_exec(unblock) }
-        }
-    }
+    Ok(())
 }
 
 /// The C library's `sigset_t` holding the signals of `mask` (bit `n - 1` for signal `n`).
@@ -789,6 +756,7 @@ impl<H: Copy> SignalTable<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::fmt::Write as _;
 
     /// Every signal number goes through the C library's `sigset_t`, up to the last: 64, or
     /// 127 on MIPS, where 65 is in the set too.
@@ -843,9 +811,9 @@ mod tests {
         assert_eq!(sigmask(libc::SIG_BLOCK, 0).unwrap(), before);
     }
 
-    /// The record behind `CommandSignalsExt`: signals picosel newly blocked, minus rolled-back
-    /// ones; a signal blocked before picosel was asked is not picosel's to unblock. Real-time
-    /// signals no other test uses; the mask is this test thread's own.
+    /// The record behind `unblock_signals_for_exec`: signals picosel newly blocked, minus
+    /// rolled-back ones; a signal blocked before picosel was asked is not picosel's to unblock.
+    /// Real-time signals no other test uses; the mask is this test thread's own.
     #[test]
     fn record_holds_exactly_the_signals_picosel_blocked() {
         let rt = |n| Signal::from_raw(libc::SIGRTMIN() + n).unwrap();
@@ -945,12 +913,20 @@ mod tests {
             let (handler, ev) = table.take().unwrap();
             assert_eq!((handler, ev.signal), ('z', last));
         } else {
-            std::eprintln!(
-                "SKIPPED: delivery of signal {}: pthread_sigmask accepted it but the mask holds \
-                 no bit for it, or raise(3) refused it (an emulator that maps only the guest \
-                 signals that fit in its host's)",
+            // The library has no std, so neither has this test: the line goes straight to fd
+            // 2 (past the harness's capture, which only std's print macros reach), and names
+            // the test itself.
+            let mut line = heapless::String::<320>::new();
+            writeln!(
+                line,
+                "SKIPPED: signal::tests::the_last_signal_is_blocked_watched_and_delivered: \
+                 delivery of signal {}: pthread_sigmask accepted it but the mask holds no bit \
+                 for it, or raise(3) refused it (an emulator that maps only the guest signals \
+                 that fit in its host's)",
                 last.as_raw()
-            );
+            )
+            .unwrap();
+            rustix::io::write(rustix::stdio::stderr(), line.as_bytes()).unwrap();
         }
         unblock_one(last);
     }

@@ -84,7 +84,7 @@ fn on_done(_ev: &mut Loop, _t: TimerEvent) {
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM);
 }
 
-fn scenario() -> std::io::Result<()> {
+fn scenario() -> Result<(), Box<dyn std::error::Error>> {
     let udp = UdpSocket::bind("127.0.0.1:0")?;
     udp.set_nonblocking(true)?;
     let server = udp.local_addr()?;

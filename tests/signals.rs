@@ -385,7 +385,7 @@ mod children {
     /// `unblock_signals`, it starts with the mask the process had before picosel blocked anything,
     /// and SIGTERM kills it. `sleep` itself is checked, not a shell: dash empties its own mask.
     pub fn helpers_spawned_with_unblock_signals_stop_on_sigterm() {
-        use picosel::CommandSignalsExt;
+        use picosel_std::CommandSignalsExt as _;
         use std::os::unix::process::ExitStatusExt;
         let stop = bit(Signal::TERM) | bit(Signal::INT);
         let at_start = *MASK_AT_START.get().unwrap();

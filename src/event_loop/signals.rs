@@ -21,8 +21,9 @@ impl<B: Backend, C, const N: usize, const T: usize, K: Clock> EventLoop<B, C, N,
     /// thread other than the one that called `add_signal`. The signal stays blocked after the
     /// loop is dropped (unblocking would let a pending SIGTERM kill the process there).
     /// Children inherit the blocked mask: start helpers with
-    /// `picosel::CommandSignalsExt::unblock_signals` (feature `std`) so that
-    /// SIGTERM stops them.
+    /// `picosel_std::CommandSignalsExt::unblock_signals` (or call
+    /// [`unblock_signals_for_exec`](crate::unblock_signals_for_exec) in the child before exec)
+    /// so that SIGTERM stops them.
     ///
     /// # Errors
     /// [`Error::Unsupported`](crate::Error::Unsupported) for SIGKILL and SIGSTOP;
