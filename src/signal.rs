@@ -914,12 +914,12 @@ mod tests {
             assert_eq!((handler, ev.signal), ('z', last));
         } else {
             // The library has no std, so neither has this test: the line goes straight to fd
-            // 2 (past the harness's capture, which only std's print macros reach), and names
-            // the test itself.
+            // 2 (past the harness's capture, which only std's print macros reach), names the
+            // test itself, and starts on a line of its own whatever the harness wrote last.
             let mut line = heapless::String::<320>::new();
             writeln!(
                 line,
-                "SKIPPED: signal::tests::the_last_signal_is_blocked_watched_and_delivered: \
+                "\nSKIPPED: signal::tests::the_last_signal_is_blocked_watched_and_delivered: \
                  delivery of signal {}: pthread_sigmask accepted it but the mask holds no bit \
                  for it, or raise(3) refused it (an emulator that maps only the guest signals \
                  that fit in its host's)",
