@@ -13,9 +13,12 @@
 #    crti.o, crtn.o and libc.a. rustc normally takes these from the rust-std it ships
 #    ("self-contained" linking), which build-std does not build.
 #  - DIR/unwind/libunwind.a: the cross gcc's libgcc_eh.a under the name std's `unwind` crate
-#    links for musl targets. Rust's rust-std ships LLVM's libunwind there; both provide the
+#    links for musl targets (with glibc's _dl_find_object added from
+#    scripts/musl-dl-find-object.c when that unwinder calls it, as mipsel's does). Rust's
+#    rust-std ships LLVM's libunwind there; both provide the
 #    `_Unwind_*` API (and ARM's EHABI personality helpers) that panics unwind through.
 #  - Prints, on its last line, the RUSTFLAGS that link against them: self-contained linking off,
+#    pthread_once linked for the unwinder (see below),
 #    no default start files or libraries, musl's crt objects around the program, and libc and
 #    libgcc named again after them (crt1.o calls __libc_start_main).
 # Exits non-zero with one line on stderr saying which step failed.
@@ -50,8 +53,27 @@ fi
 eh=$("$triple-gcc" -print-file-name=libgcc_eh.a)
 [ -f "$eh" ] || die "$triple-gcc has no libgcc_eh.a"
 mkdir -p "$dir/unwind"
-ln -sf "$eh" "$dir/unwind/libunwind.a"
+# grep reads all of nm's output (no -q): under pipefail, an nm cut short by SIGPIPE would fail
+# the test.
+if nm -u "$eh" 2>/dev/null | grep -w _dl_find_object >/dev/null; then
+  # This unwinder asks glibc's _dl_find_object(3), which musl lacks: a copy of it with that
+  # function added (scripts/musl-dl-find-object.c, on musl's dl_iterate_phdr).
+  # Built under another name and moved into place, so that a link never sees half of it.
+  "$triple-gcc" -O2 -c "$(dirname "$0")/musl-dl-find-object.c" -o "$dir/unwind/dl-find-object.o" ||
+    die "compiling scripts/musl-dl-find-object.c with $triple-gcc failed"
+  cp "$eh" "$dir/unwind/libunwind.a.new"
+  "$triple-ar" rs "$dir/unwind/libunwind.a.new" "$dir/unwind/dl-find-object.o" &&
+    "$triple-ar" t "$dir/unwind/libunwind.a.new" | grep -qx dl-find-object.o ||
+    die "$triple-ar could not add _dl_find_object to a copy of $eh"
+  mv -f "$dir/unwind/libunwind.a.new" "$dir/unwind/libunwind.a"
+else
+  ln -sf "$eh" "$dir/unwind/libunwind.a"
+fi
 flags="-C link-self-contained=no -C link-arg=-nostdlib -L $lib -L $dir/unwind"
+# gcc's unwinder calls pthread_once(3) through a weak reference once the program has threads
+# (gthr-posix.h); a static link pulls no archive member for a weak reference, so the call
+# would jump to address 0 on the first panic (seen on mipsel). Naming it pulls musl's in.
+flags+=" -C link-arg=-Wl,-u,pthread_once"
 flags+=" -C link-arg=$lib/crt1.o -C link-arg=$lib/crti.o"
 flags+=" -C link-arg=-lc -C link-arg=-lgcc -C link-arg=-lc -C link-arg=$lib/crtn.o"
 echo "$flags"

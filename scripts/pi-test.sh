@@ -17,9 +17,10 @@
 #     Pi 1) as arm-unknown-linux-gnueabi, std built from source by the nightly against Debian's
 #     armel glibc, under `qemu-arm -cpu arm1176`; the same way for little-endian MIPS32 routers
 #     as mipsel-unknown-linux-gnu, against Debian's mipsel glibc, under qemu-mipsel; and for
-#     armv7 static, as armv7-unknown-linux-musleabihf with std built from source against
-#     Debian's musl-dev for armhf (scripts/musl-sysroot.sh). Where no toolchain here can run
-#     the suite (ARMv6 hard-float, mipsel musl) a SKIPPED line says exactly why.
+#     armv7 static and MIPS32 static (OpenWrt's C library), as armv7-unknown-linux-musleabihf
+#     and mipsel-unknown-linux-musl with std built from source against Debian's musl-dev
+#     (scripts/musl-sysroot.sh). Where no toolchain here can run the suite (ARMv6 hard-float)
+#     a SKIPPED line says exactly why.
 #  3. The echo example, built fully static and size-optimised (profile release-small,
 #     aarch64-unknown-linux-musl), and the debug glibc build, each served from qemu-aarch64 to a
 #     client on the host that checks the echoes byte for byte.
@@ -40,7 +41,7 @@
 # cross-built suite takes hundreds of megabytes, and CI machines have little disk to spare.
 #
 # $PI_SUITES, when set, names the targets whose suite is run (space-separated; default: all of
-# GNU_TARGETS below, ARMv6, mipsel and armv7 static); `PI_SUITES=none` runs no suite, for
+# GNU_TARGETS below, ARMv6, mipsel, armv7 static and mipsel static); `PI_SUITES=none` runs no suite, for
 # working on the other steps.
 #
 # Build directory: $PI_TARGET_DIR, default `target/pi` in the repository (not the usual
@@ -103,6 +104,7 @@ runner() {
     riscv64gc-unknown-linux-gnu) echo "qemu-riscv64-static -L /usr/riscv64-linux-gnu" ;;
     arm-unknown-linux-gnueabi) echo "qemu-arm-static -cpu arm1176 -L /usr/arm-linux-gnueabi" ;;
     mipsel-unknown-linux-gnu) echo "qemu-mipsel-static -L /usr/mipsel-linux-gnu" ;;
+    mipsel-unknown-linux-musl) echo "qemu-mipsel-static" ;;
   esac
 }
 # With PI_CLEAN=1, a target's build directory goes once its suite is done (the echo step
@@ -379,6 +381,31 @@ else
   clean_target "$MUSL_V7"
 fi
 
+# MIPS32 static (musl): OpenWrt's C library on its routers. Like armv7 static, through
+# scripts/musl-sysroot.sh (Debian's musl-dev for mipsel; its unwinder gets the glibc function
+# _dl_find_object it calls, see scripts/musl-dl-find-object.c), with three more flags:
+#  - `-soft-float`: Rust's target is soft-float, Debian's musl hard-float (ld refuses to mix
+#    them), and std is built from source here anyway, so all of it is built hard-float;
+#  - `+crt-static`: the target links dynamically by default (as OpenWrt does);
+#  - `--cfg libc_unstable_musl_v1_2`: musl 1.2 (Debian's, OpenWrt's) has a 64-bit `time_t`,
+#    which rustix assumes on 32-bit musl; the libc crate's default is the old 32-bit one, and
+#    rustix then reads the clock wrong (docs/raspberry-pi.md, "MIPS").
+MUSL_MIPSEL=mipsel-unknown-linux-musl
+mipsel_musl_flags=''
+if ! have_nightly; then
+  not_run "$MUSL_MIPSEL" "$NIGHTLY with rust-src is not installed, so std cannot be built for it"
+elif ! command -v mipsel-linux-gnu-gcc >/dev/null || ! command -v qemu-mipsel-static >/dev/null; then
+  not_run "$MUSL_MIPSEL" "Debian's gcc-mipsel-linux-gnu or qemu-user-static is not installed"
+elif ! mipsel_musl_flags=$(bash scripts/musl-sysroot.sh mipsel mipsel-linux-gnu "$PI_TARGET_DIR/musl-mipsel" 2>"$WORK/musl-mipsel.log"); then
+  mipsel_musl_flags=''
+  not_run "$MUSL_MIPSEL" "scripts/musl-sysroot.sh: $(tail -n 1 "$WORK/musl-mipsel.log")"
+else
+  mipsel_musl_flags+=" -C target-feature=-soft-float,+crt-static --cfg libc_unstable_musl_v1_2"
+  run_suite "$MUSL_MIPSEL" "musl static (Debian's musl-dev, std built from source, hard-float), qemu-mipsel" \
+    env RUSTFLAGS="$mipsel_musl_flags" RUSTDOCFLAGS="$mipsel_musl_flags" cargo "+$NIGHTLY" test -Zbuild-std
+  clean_target "$MUSL_MIPSEL"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # The host client: for each of three connections opened at once, send a 128 KiB random
 # payload from a background writer while reading the echo back, and compare byte for byte.
@@ -508,6 +535,8 @@ if [ -f examples/echo_server.rs ]; then
   [ "$ARMV6_READY" = 0 ] || build_std_echo "$ARMV6" "glibc armel, dynamic" cargo "+$NIGHTLY"
   [ "$MIPSEL_READY" = 0 ] || build_std_echo "$MIPSEL" "glibc, dynamic" cargo "+$NIGHTLY"
   [ -z "$musl_flags" ] || build_std_echo "$MUSL_V7" "static (musl)" env RUSTFLAGS="$musl_flags" cargo "+$NIGHTLY"
+  [ -z "$mipsel_musl_flags" ] ||
+    build_std_echo "$MUSL_MIPSEL" "static (musl)" env RUSTFLAGS="$mipsel_musl_flags" cargo "+$NIGHTLY"
 else
   skipped "echo example (examples/echo_server.rs is not in the tree)"
 fi
@@ -615,7 +644,6 @@ fi
 # The suite where no toolchain here can build it: each says exactly why.
 step "test suite: targets without a usable standard library here"
 not_run arm-unknown-linux-gnueabihf "ARMv6 hard-float: rustup cannot download its rust-std here; -Zbuild-std links Debian's armhf crt1.o and glibc, which are ARMv7 Thumb-2 code and die with SIGILL under qemu-arm -cpu arm1176 (the suite runs on ARMv6 as $ARMV6 above)"
-not_run mipsel-unknown-linux-musl "Rust's mipsel-unknown-linux-musl is soft-float and Debian's musl for mipsel, which scripts/musl-sysroot.sh would link, is hard-float: ld refuses to mix them, and rustup has no rust-std with a soft-float musl for this tier-3 target (the suite runs on the same CPU as $MIPSEL above; the no-libc firmware daemons are this target's static build, with rustix's raw system calls)"
 
 # ---------------------------------------------------------------------------------------------
 step "sizes"

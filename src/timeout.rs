@@ -3,7 +3,7 @@
 //! into the kernel's timespec with [`timespec`].
 
 use core::time::Duration;
-use rustix::event::Timespec;
+use rustix::event::{Nsecs, Timespec};
 
 /// The longest wait one syscall takes: `epoll_wait(2)` and poll(2) take a C `int` of
 /// milliseconds (24.8 days).
@@ -41,7 +41,10 @@ pub(crate) fn next_chunk(left: Option<Duration>) -> (Option<Duration>, Duration)
 pub(crate) fn timespec(timeout: Option<Duration>) -> Option<Timespec> {
     timeout.map(|d| Timespec {
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(d.subsec_nanos()),
+        // Below 10^9, so it fits `Nsecs`, which is a C `long` (32 bits) where rustix goes
+        // through a 32-bit C library (MIPS musl), 64 bits elsewhere: infallible there only.
+        #[allow(clippy::unnecessary_fallible_conversions)]
+        tv_nsec: Nsecs::try_from(d.subsec_nanos()).unwrap_or(0),
     })
 }
 

@@ -372,10 +372,9 @@ mod children {
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGCHLD);
             let mut info: libc::siginfo_t = std::mem::zeroed();
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            // Zeroed, not a struct literal: with musl's 64-bit time on 32-bit targets the struct
+            // has padding fields of its own.
+            let zero: libc::timespec = std::mem::zeroed();
             while libc::sigtimedwait(&set, &mut info, &zero) == libc::SIGCHLD {}
         }
     }

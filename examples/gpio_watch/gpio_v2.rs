@@ -169,7 +169,11 @@ const _: () = {
     assert!(offset_of!(LineEvent, seqno) == 16);
     assert!(offset_of!(LineEvent, line_seqno) == 20);
     assert!(offset_of!(LineEvent, padding) == 24);
-    assert!(GET_LINE_IOCTL as u64 == 0xC250_B407);
+    // `Opcode` is a `u32`, a C `int` or a C `unsigned long`, by target and rustix backend (an
+    // `int` on MIPS musl, where the value is negative): its low 32 bits are the number.
+    #[allow(clippy::unnecessary_cast)]
+    let opcode = GET_LINE_IOCTL as u32;
+    assert!(opcode == 0xC250_B407);
 };
 
 /// Which edges to report.
