@@ -101,6 +101,11 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         true
     }
 
+    // Always inlined, as `wait` and `event` are: a few instructions each, called from one or
+    // two places per selector, where a call's set-up and the `Result` passed back cost more
+    // code than the body (measured on the firmware daemon's image, docs/raspberry-pi.md).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn open(&mut self) -> Result<()> {
         if self.epfd.is_none() {
             self.epfd = Some(os(epoll::create(CreateFlags::CLOEXEC))?);
@@ -137,7 +142,8 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         os(epoll::delete(self.epfd_for(fd)?, borrow_fd(fd)))
     }
 
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn wait(&mut self, timeout: Option<Duration>) -> Result<usize> {
         let timeout = super::timespec(timeout);
         // No test of its own on the hot path (the core opens the poller first): an open fd is
@@ -147,7 +153,8 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         os(epoll::wait(epfd, &mut self.events[..], timeout.as_ref()))
     }
 
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn event(&self, i: usize) -> (Token<N>, Ready) {
         // Past the buffer (a direct caller's mistake): no readiness, which reports nothing.
         let e = self.events.get(i).copied().unwrap_or(NO_EVENT);
@@ -163,7 +170,13 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
         &mut self,
         live: I,
     ) -> Result<()> {
-        let fresh = os(epoll::create(CreateFlags::CLOEXEC))?;
+        // A new instance through `open`, the old one kept until the end (or put back).
+        let old = self.epfd.take();
+        if let Err(e) = self.open() {
+            self.epfd = old;
+            return Err(e);
+        }
+        let fresh = self.epfd()?;
         for (fd, token, interest, mode) in live {
             let data = EventData::new_u64(token.to_u64());
             // Ask the old instance first: it dropped the registration of an fd the caller
@@ -173,7 +186,7 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
             // registration on that file and hand its readiness to the old handler. Such a
             // registration stays out, reported as nothing, as epoll does for a closed file;
             // its unregister succeeds as usual.
-            if let Some(old) = &self.epfd {
+            if let Some(old) = &old {
                 if old.as_raw_fd() == fd {
                     continue;
                 }
@@ -184,10 +197,10 @@ impl<const N: usize> Poller<N> for EpollPoller<N> {
                 }
             }
             // A failure here (the fd closed since) leaves it out the same way.
-            let _ = epoll::add(&fresh, borrow_fd(fd), data, flags(interest, mode));
+            let _ = epoll::add(fresh, borrow_fd(fd), data, flags(interest, mode));
         }
         // Dropping the old instance takes the orphaned open files out of its interest list.
-        self.epfd = Some(fresh);
+        drop(old);
         Ok(())
     }
 }
