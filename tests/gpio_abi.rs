@@ -194,8 +194,12 @@ fn facts() -> Vec<(&'static str, u64)> {
         }),
     ];
     let mut facts: Vec<_> = structs.concat();
+    // The opcode's 32 bits: `Opcode` is a C `int` on MIPS musl (negative there, so widening it
+    // would extend the sign), a `u32` or a C `unsigned long` elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    let opcode = u64::from(GET_LINE_IOCTL as u32);
     facts.extend([
-        ("GPIO_V2_GET_LINE_IOCTL", GET_LINE_IOCTL as u64),
+        ("GPIO_V2_GET_LINE_IOCTL", opcode),
         ("GPIO_V2_LINES_MAX", LINES_MAX as u64),
         ("GPIO_MAX_NAME_SIZE", MAX_NAME_SIZE as u64),
         ("GPIO_V2_LINE_NUM_ATTRS_MAX", NUM_ATTRS_MAX as u64),
