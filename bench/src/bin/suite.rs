@@ -376,14 +376,14 @@ fn echo(ctx: &mut Ctx, servers: &[Server], md: &mut String, summary: &mut Vec<[S
                 summary.push([
                     format!("{} round trips >= 0.97x floor, {conns} conn", row.name),
                     format!("{m:.3}x ({})", range(&rt_ratio)),
-                    noise(pass(m >= 0.97, m, 0.97, true), &rt_ratio),
+                    noise(pass(m >= 0.97, m, 0.97, true), &rt_ratio, true),
                     String::new(),
                 ]);
                 let c = median(&cpu_ratio);
                 summary.push([
                     format!("{} CPU/round trip <= 1.05x floor, {conns} conn", row.name),
                     format!("{c:.3}x ({})", range(&cpu_ratio)),
-                    noise(pass(c <= 1.05, c, 1.05, false), &cpu_ratio),
+                    noise(pass(c <= 1.05, c, 1.05, false), &cpu_ratio, false),
                     String::new(),
                 ]);
             }
@@ -524,13 +524,16 @@ fn range(xs: &[f64]) -> String {
 }
 
 /// Marks a miss whose per-round ratios straddle parity: the run could not tell the two apart.
-fn noise(status: String, ratios: &[f64]) -> String {
+/// `higher_is_better`: a ratio above 1 favours picosel (round trips), else one below 1 does
+/// (CPU per round trip).
+fn noise(status: String, ratios: &[f64], higher_is_better: bool) -> String {
     let v: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite()).collect();
     let below = v.iter().filter(|&&x| x < 1.0).count();
     let above = v.iter().filter(|&&x| x > 1.0).count();
+    let ahead = if higher_is_better { above } else { below };
     if status.starts_with("MISSED") && below > 0 && above > 0 {
         format!(
-            "{status}; not resolved: {above} of {} rounds favour picosel",
+            "{status}; not resolved: {ahead} of {} rounds favour picosel",
             v.len()
         )
     } else {
